@@ -1,0 +1,19 @@
+//! Afterword's domain: ids, comments, threads, position tokens, validation and rendering.
+//! Pure: no IO, no clock, no environment; callers pass time and randomness in.
+
+pub mod comment;
+pub mod id;
+pub mod position;
+pub mod session;
+pub mod site;
+pub mod text;
+pub mod tree;
+pub mod validate;
+
+pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
+pub use id::{CommentId, IdError, IdGenerator};
+pub use position::{Position, StoreId};
+pub use session::{SessionId, SessionSigner};
+pub use site::{Moderation, QueryRule, ThreadKeyRules, TrailingSlash};
+pub use text::{render_html, TextFormat};
+pub use validate::{FieldError, FieldLimits};
