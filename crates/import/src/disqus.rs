@@ -48,6 +48,10 @@ pub struct DisqusReader<R: BufRead> {
 }
 
 /// What one XML event amounts to.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a `Step` lives only from one event to the caller; boxing would allocate per record"
+)]
 enum Step {
     Continue,
     Yield(Result<Record, ImportError>),
@@ -169,11 +173,7 @@ impl<R: BufRead> DisqusReader<R> {
         Step::Continue
     }
 
-    fn push_text<E: std::fmt::Display>(
-        &mut self,
-        text: Result<impl AsRef<str>, E>,
-        piece: Piece,
-    ) {
+    fn push_text<E: std::fmt::Display>(&mut self, text: Result<impl AsRef<str>, E>, piece: Piece) {
         let Some(draft) = &mut self.draft else {
             return;
         };
@@ -256,7 +256,9 @@ fn dsq_id(start: &BytesStart<'_>) -> Option<String> {
 
 /// Resolves `&name;` or `&#n;`; anything unknown is kept as written, which an HTML renderer
 /// will understand (`&nbsp;`, `&eacute;`).
-fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, quick_xml::encoding::EncodingError> {
+fn resolve_reference(
+    reference: &BytesRef<'_>,
+) -> Result<String, quick_xml::encoding::EncodingError> {
     let name = reference.decode()?;
     if let Ok(Some(ch)) = reference.resolve_char_ref() {
         return Ok(ch.to_string());
@@ -269,5 +271,6 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, quick_xml::enco
 
 /// quick-xml shares I/O errors behind an `Arc`; hand the caller an owned one.
 fn unshare(error: Arc<io::Error>) -> io::Error {
-    Arc::try_unwrap(error).unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()))
+    Arc::try_unwrap(error)
+        .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()))
 }

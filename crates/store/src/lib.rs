@@ -1,1 +1,71 @@
-//! store
+//! Afterword's storage: the `Store` trait every backend implements, and the embedded SQLite
+//! store. A store hands back a position with every read and write so the API can keep its
+//! read-your-writes promise; see `model::position`.
+
+mod error;
+pub mod sqlite;
+mod types;
+
+pub use error::StoreError;
+pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
+pub use types::{
+    Change, Created, IdempotencyClaim, ImportBatch, ImportComment, ImportCommentOutcome, ImportReport,
+    ImportThread, NewComment, Read, ThreadSnapshot, Written,
+};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use model::{Comment, CommentId, Position, StoreId, Viewer};
+
+/// What the API needs from storage. Implemented by the SQLite store (embedded) and, later, by
+/// the PostgreSQL store with replica routing; positions make the two interchangeable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which store positions from this backend belong to.
+    fn store_id(&self) -> StoreId;
+
+    /// Inserts a comment (upserting its thread) or, for a repeated idempotency key, returns
+    /// the comment the first request created.
+    async fn create_comment(&self, new: NewComment) -> Result<Created, StoreError>;
+
+    /// Every row of a thread (all states), looked up by key first, then by alias, in
+    /// `(created_at, id)` order. The caller decides what a viewer sees.
+    async fn thread(
+        &self,
+        site: &str,
+        lookup_keys: &[String],
+        seen: Option<Position>,
+    ) -> Result<Read<Option<ThreadSnapshot>>, StoreError>;
+
+    async fn comment(&self, id: CommentId, seen: Option<Position>) -> Result<Read<Option<Comment>>, StoreError>;
+
+    /// Edits, deletes or moderates a comment, checking `viewer`'s rights in the same transaction.
+    async fn change_comment(
+        &self,
+        id: CommentId,
+        change: Change,
+        viewer: Viewer,
+        now: DateTime<Utc>,
+        edit_window_s: i64,
+    ) -> Result<Written<Comment>, StoreError>;
+
+    /// Published comments per thread key (keys or aliases); unknown threads count 0.
+    async fn counts(
+        &self,
+        site: &str,
+        keys: &[String],
+        seen: Option<Position>,
+    ) -> Result<Read<Vec<u64>>, StoreError>;
+
+    /// Writes one batch of imported threads and comments in one transaction.
+    async fn import_batch(&self, batch: ImportBatch) -> Result<Written<Vec<ImportCommentOutcome>>, StoreError>;
+
+    /// Links imported replies to their parents once every batch is in; reports orphans.
+    async fn import_link_parents(&self, site: &str, source: &str) -> Result<Written<ImportReport>, StoreError>;
+
+    /// The highest comment id stored, so an id generator never reissues one after a restart.
+    async fn comment_id_max(&self) -> Result<Option<CommentId>, StoreError>;
+
+    /// The store's current position; an error when it cannot be reached (readiness).
+    async fn current_position(&self) -> Result<Position, StoreError>;
+}

@@ -110,7 +110,7 @@ impl TextAcc {
         if self.text.len() + piece.len() > FIELD_BYTES_MAX {
             return false;
         }
-        let layout = kind == Piece::Text && piece.bytes().all(|b| b.is_ascii_whitespace());
+        let layout = kind == Piece::Text && piece.bytes().all(is_xml_whitespace);
         if layout {
             if !self.content_seen {
                 self.leading_ws_bytes += piece.len();
@@ -331,7 +331,7 @@ fn state(is_deleted: Option<&str>, is_spam: Option<&str>) -> ImportedState {
 /// `true`, `1` or remark42's `<isSpam>123</isSpam>`, is set. A flag we cannot read is treated as
 /// set because that fails safe: a doubtful comment stays hidden for a moderator to review
 /// instead of being published.
-pub(crate) fn flag_is_set(value: Option<&str>) -> bool {
+fn flag_is_set(value: Option<&str>) -> bool {
     let Some(value) = value.map(str::trim) else {
         return false;
     };
@@ -343,6 +343,11 @@ fn timestamp(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|error| format!("unparseable <createdAt> {text:?}: {error}"))
+}
+
+/// The four characters XML counts as whitespace (`is_ascii_whitespace` also admits form feed).
+fn is_xml_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Trims a value; empty becomes `None`.
