@@ -77,6 +77,16 @@ impl IdGenerator {
         self.node
     }
 
+    /// Continues after `last` (the highest id already stored), so a restart whose clock is
+    /// behind refuses to generate rather than reissue ids.
+    pub fn resume_after(&mut self, last: CommentId) {
+        let last_ms = last.generated_at_unix_ms() - ID_EPOCH_UNIX_MS;
+        if last_ms > self.last_ms || (last_ms == self.last_ms && last.sequence() > self.sequence) {
+            self.last_ms = last_ms;
+            self.sequence = last.sequence();
+        }
+    }
+
     /// The next id at wall-clock time `now_unix_ms`.
     pub fn next_id(&mut self, now_unix_ms: i64) -> Result<CommentId, IdError> {
         let since_epoch_ms = now_unix_ms - ID_EPOCH_UNIX_MS;
@@ -106,6 +116,10 @@ impl CommentId {
     /// Unix milliseconds at which this id was generated.
     pub fn generated_at_unix_ms(self) -> i64 {
         (self.0 >> (NODE_BITS + SEQUENCE_BITS)) + ID_EPOCH_UNIX_MS
+    }
+
+    pub fn sequence(self) -> u16 {
+        (self.0 & i64::from(SEQUENCE_MAX)) as u16
     }
 
     pub fn node(self) -> u16 {
@@ -147,6 +161,16 @@ mod tests {
         }
         assert_eq!(generator.next_id(T0), Err(IdError::SequenceExhausted));
         assert!(generator.next_id(T0 + 1).is_ok());
+    }
+
+    #[test]
+    fn resume_after_never_reissues() {
+        let mut first = IdGenerator::new(0).unwrap();
+        let last = first.next_id(T0 + 10).unwrap();
+        let mut restarted = IdGenerator::new(0).unwrap();
+        restarted.resume_after(last);
+        assert_eq!(restarted.next_id(T0 + 5), Err(IdError::ClockBackwards { behind_ms: 5 }));
+        assert!(restarted.next_id(T0 + 10).unwrap() > last);
     }
 
     #[test]

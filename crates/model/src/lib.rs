@@ -2,6 +2,7 @@
 //! Pure: no IO, no clock, no environment; callers pass time and randomness in.
 
 pub mod comment;
+pub mod compose;
 pub mod id;
 pub mod position;
 pub mod session;
@@ -10,6 +11,7 @@ pub mod text;
 pub mod tree;
 pub mod validate;
 
+pub use compose::{compose, Clock, Draft};
 pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
 pub use id::{CommentId, IdError, IdGenerator};
 pub use position::{Position, StoreId};

@@ -1,0 +1,181 @@
+//! API configuration: limits, rate limits, sites. Deserialised from the `[limits]`,
+//! `[rate_limit]` and `[[sites]]` tables of the config file; unknown keys are rejected.
+
+use std::net::IpAddr;
+
+use model::{FieldLimits, Moderation, QueryRule, ThreadKeyRules, TrailingSlash};
+use serde::Deserialize;
+
+/// Every bound the API enforces, with its unit last.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub text_chars_max: usize,
+    /// Imported comments may be longer than live ones (old platforms allowed more).
+    pub import_text_chars_max: usize,
+    pub author_chars_max: usize,
+    pub email_chars_max: usize,
+    pub website_chars_max: usize,
+    pub title_chars_max: usize,
+    pub body_bytes_max: usize,
+    pub edit_window_s: i64,
+    pub idempotency_key_chars_max: usize,
+    pub idempotency_ttl_s: i64,
+    pub page_comments_default: usize,
+    pub page_comments_max: usize,
+    pub counts_threads_max: usize,
+    pub request_timeout_ms: u64,
+    pub position_header_bytes_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            text_chars_max: 10_000,
+            import_text_chars_max: 100_000,
+            author_chars_max: 100,
+            email_chars_max: 254,
+            website_chars_max: 2_048,
+            title_chars_max: 300,
+            body_bytes_max: 64 * 1024,
+            edit_window_s: 15 * 60,
+            idempotency_key_chars_max: 200,
+            idempotency_ttl_s: 24 * 60 * 60,
+            page_comments_default: 200,
+            page_comments_max: 1_000,
+            counts_threads_max: 100,
+            request_timeout_ms: 10_000,
+            position_header_bytes_max: 256,
+        }
+    }
+}
+
+impl Limits {
+    pub fn field_limits(&self, text_chars_max: usize) -> FieldLimits {
+        FieldLimits {
+            text_chars_max,
+            author_chars_max: self.author_chars_max,
+            email_chars_max: self.email_chars_max,
+            website_chars_max: self.website_chars_max,
+            title_chars_max: self.title_chars_max,
+        }
+    }
+}
+
+/// Write rate limits (GCRA, in-process). Reads are not limited here.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub writes_per_minute_per_address: u32,
+    pub writes_per_minute_per_session: u32,
+    /// How many writes may come at once before the per-minute pace applies.
+    pub write_burst: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { writes_per_minute_per_address: 60, writes_per_minute_per_session: 20, write_burst: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ModerationSetting {
+    #[default]
+    Post,
+    Pre,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TrailingSlashSetting {
+    #[default]
+    Strip,
+    Keep,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QuerySetting {
+    #[default]
+    Keep,
+    Drop,
+}
+
+/// One `[[sites]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub name: String,
+    /// Origins allowed to call the API from a browser, e.g. `https://blog.example.org`.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    #[serde(default)]
+    pub moderation: ModerationSetting,
+    #[serde(default)]
+    pub trailing_slash: TrailingSlashSetting,
+    #[serde(default)]
+    pub query: QuerySetting,
+    /// Overrides `limits.text_chars_max` for this site.
+    #[serde(default)]
+    pub text_chars_max: Option<usize>,
+}
+
+impl SiteConfig {
+    /// The site used when the config names none: the local demo on the default port.
+    pub fn default_site() -> Self {
+        Self {
+            name: "default".into(),
+            origins: vec!["http://127.0.0.1:8080".into(), "http://localhost:8080".into()],
+            moderation: ModerationSetting::Post,
+            trailing_slash: TrailingSlashSetting::Strip,
+            query: QuerySetting::Keep,
+            text_chars_max: None,
+        }
+    }
+
+    pub fn thread_key_rules(&self) -> ThreadKeyRules {
+        ThreadKeyRules {
+            trailing_slash: match self.trailing_slash {
+                TrailingSlashSetting::Strip => TrailingSlash::Strip,
+                TrailingSlashSetting::Keep => TrailingSlash::Keep,
+            },
+            query: match self.query {
+                QuerySetting::Keep => QueryRule::Keep,
+                QuerySetting::Drop => QueryRule::Drop,
+            },
+        }
+    }
+
+    pub fn moderation(&self) -> Moderation {
+        match self.moderation {
+            ModerationSetting::Post => Moderation::Post,
+            ModerationSetting::Pre => Moderation::Pre,
+        }
+    }
+}
+
+/// Everything `router` needs to know besides the store.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub limits: Limits,
+    pub rate_limits: RateLimits,
+    /// At least one; the first is used when a request names no site.
+    pub sites: Vec<SiteConfig>,
+    /// Bearer token for admin actions; `None` disables them.
+    pub admin_token: Option<String>,
+    /// Peers whose `X-Forwarded-For` is believed (the load balancer).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            rate_limits: RateLimits::default(),
+            sites: vec![SiteConfig::default_site()],
+            admin_token: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
