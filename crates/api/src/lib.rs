@@ -1,15 +1,123 @@
 //! Afterword's HTTP API: `router(state) -> Router`, one module per route group.
 
+mod body;
+mod comments;
 pub mod config;
+mod context;
+mod counts;
+mod error;
+mod health;
+mod listing;
+mod rate_limit;
+mod reply;
 mod state;
+mod view;
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
 
 pub use config::{ApiConfig, Limits, RateLimits, SiteConfig};
+pub use context::{POSITION_HEADER, SESSION_HEADER};
+pub use error::ApiError;
 pub use state::AppState;
-
-use axum::Router;
 
 /// The whole HTTP surface of an app server.
 pub fn router(state: AppState) -> Router {
-    let _ = state;
+    let limits = &state.inner.config.limits;
+    let api = Router::new()
+        .route("/api/v1/comments", post(comments::create).get(comments::list))
+        .route(
+            "/api/v1/comments/{id}",
+            get(comments::get_one).patch(comments::patch).delete(comments::delete),
+        )
+        .route("/api/v1/counts", post(counts::counts))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(cors_layer(&state.inner.config));
     Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(api)
+        // route_layer: runs after routing, so the matched route is known for the label.
+        .route_layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), position_on_every_response))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(limits.request_timeout_ms),
+        ))
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}
+
+/// CORS for the configured sites' origins only; the widget sends our headers cross-origin
+/// and reads the position and session tokens back.
+fn cors_layer(config: &ApiConfig) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config
+        .sites
+        .iter()
+        .flat_map(|site| site.origins.iter())
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("afterword-position"),
+            HeaderName::from_static("afterword-session"),
+            HeaderName::from_static("afterword-read-strategy"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("afterword-position"),
+            HeaderName::from_static("afterword-session"),
+            HeaderName::from_static("afterword-served-by"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Every response carries `Afterword-Position`: errors echo the client's own position so a
+/// client never goes backwards because a request failed.
+async fn position_on_every_response(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let seen = context::seen_position(request.headers(), &state);
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key(POSITION_HEADER) {
+        if let Some(seen) = seen {
+            reply::set_position(response.headers_mut(), seen);
+        }
+    }
+    response
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let labels = [("route", route), ("method", method), ("status", status.as_u16().to_string())];
+    metrics::counter!("afterword_http_requests_total", &labels).increment(1);
+    metrics::histogram!("afterword_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    if status == StatusCode::REQUEST_TIMEOUT {
+        tracing::warn!("request timed out");
+    }
+    response.into_response()
 }

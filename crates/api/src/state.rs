@@ -1,13 +1,20 @@
 //! Shared state of one app server: the store, config, signer, id generator, clock, metrics.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use model::{Clock, IdGenerator, SessionSigner};
+use model::{Clock, CommentId, FieldLimits, IdError, IdGenerator, SessionId, SessionSigner};
 use store::Store;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, SiteConfig};
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::rate_limit::WriteLimiter;
+
+/// How often id generation retries when 4096 ids were taken in one millisecond.
+const ID_RETRIES_MAX: u32 = 50;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,19 +29,25 @@ pub(crate) struct Inner {
     pub clock: Arc<dyn Clock>,
     pub metrics: Option<PrometheusHandle>,
     pub draining: AtomicBool,
+    pub write_limiter: WriteLimiter,
 }
 
 impl AppState {
-    /// `ids` should already have been resumed after the store's highest id.
+    /// `ids` should already have been resumed after the store's highest id. `config.sites`
+    /// must not be empty (the binary puts the default site there).
     pub fn new(
         store: Arc<dyn Store>,
-        config: ApiConfig,
+        mut config: ApiConfig,
         signer: SessionSigner,
         ids: IdGenerator,
         clock: Arc<dyn Clock>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        if config.sites.is_empty() {
+            config.sites.push(SiteConfig::default_site());
+        }
         let inner = Inner {
+            write_limiter: WriteLimiter::new(&config.rate_limits),
             store,
             config,
             signer,
@@ -48,6 +61,49 @@ impl AppState {
 
     /// From now on `/readyz` fails, so a load balancer stops sending new requests.
     pub fn begin_draining(&self) {
-        self.inner.draining.store(true, Ordering::SeqCst);
+        self.inner.draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The named site, or the first configured one when the request names none.
+    pub(crate) fn site(&self, name: Option<&str>) -> Result<&SiteConfig, ApiError> {
+        let sites = &self.inner.config.sites;
+        match name.map(str::trim).filter(|n| !n.is_empty()) {
+            None => sites.first().ok_or(ApiError::Internal { detail: "no site configured".into() }),
+            Some(name) => sites
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| ApiError::bad_field("site", format!("no site named {name:?}"))),
+        }
+    }
+
+    pub(crate) fn field_limits(&self, site: &SiteConfig) -> FieldLimits {
+        let limits = &self.inner.config.limits;
+        limits.field_limits(site.text_chars_max.unwrap_or(limits.text_chars_max))
+    }
+
+    /// The caller's session, or a new one for a first-time writer.
+    pub(crate) fn session_for_write(&self, context: &RequestContext) -> SessionId {
+        context.session.unwrap_or_else(|| SessionId(rand::random::<u128>()))
+    }
+
+    pub(crate) fn sign_session(&self, session: SessionId) -> String {
+        self.inner.signer.sign(session, self.inner.clock.now().timestamp())
+    }
+
+    /// A fresh comment id; waits out a millisecond whose 4096 ids are used up.
+    pub(crate) async fn next_id(&self) -> Result<CommentId, ApiError> {
+        for _ in 0..ID_RETRIES_MAX {
+            let now_ms = self.inner.clock.now().timestamp_millis();
+            let outcome = match self.inner.ids.lock() {
+                Ok(mut ids) => ids.next_id(now_ms),
+                Err(_) => return Err(ApiError::Internal { detail: "id generator lock poisoned".into() }),
+            };
+            match outcome {
+                Ok(id) => return Ok(id),
+                Err(IdError::SequenceExhausted) => tokio::time::sleep(Duration::from_millis(1)).await,
+                Err(other) => return Err(ApiError::Unavailable { detail: format!("cannot generate ids: {other}") }),
+            }
+        }
+        Err(ApiError::Unavailable { detail: "id sequence exhausted".into() })
     }
 }

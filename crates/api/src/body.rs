@@ -1,0 +1,71 @@
+//! JSON request bodies with errors a client can act on: 415 for the wrong content type,
+//! 413 for too large, 400 for broken JSON, 422 naming the field for wrong shapes.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body parsed into `T`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes_max = state.inner.config.limits.body_bytes_max;
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { bytes_max }
+            } else {
+                ApiError::BadRequest { field: None, message: "could not read the request body".into() }
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        let message = clean_serde_message(&inner.to_string());
+        let field = if path == "." { backticked_name(&message) } else { Some(path) };
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::Unprocessable { message, field },
+            _ => ApiError::BadRequest { field: None, message: format!("body is not valid JSON: {}", clean_serde_message(&inner.to_string())) },
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|_| ApiError::BadRequest { field: None, message: "body has trailing data after the JSON value".into() })?;
+    Ok(value)
+}
+
+/// "missing field `text`" names its field only inside the message.
+fn backticked_name(message: &str) -> Option<String> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(message[start..start + len].to_owned())
+}
+
+/// serde's messages end in " at line 1 column 9": useful, but the field is named separately.
+fn clean_serde_message(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}

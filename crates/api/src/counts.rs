@@ -1,0 +1,54 @@
+//! `POST /api/v1/counts`: published comment counts for many threads at once.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use crate::body::JsonBody;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::reply::json_response;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountsRequest {
+    #[serde(default)]
+    site: Option<String>,
+    threads: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CountsResponse {
+    /// Keyed by the thread exactly as the request named it.
+    counts: BTreeMap<String, u64>,
+    position: String,
+}
+
+pub async fn counts(
+    State(state): State<AppState>,
+    context: RequestContext,
+    JsonBody(request): JsonBody<CountsRequest>,
+) -> Result<Response, ApiError> {
+    let threads_max = state.inner.config.limits.counts_threads_max;
+    if request.threads.len() > threads_max {
+        return Err(ApiError::Invalid(model::FieldError::new(
+            "threads",
+            format!("at most {threads_max} threads per request"),
+        )));
+    }
+    let site = state.site(request.site.as_deref())?;
+    let rules = site.thread_key_rules();
+    let keys = request
+        .threads
+        .iter()
+        .map(|raw| model::site::normalize_thread_key(raw, &rules))
+        .collect::<Result<Vec<_>, _>>()?;
+    let read = state.inner.store.counts(&site.name, &keys, context.seen).await?;
+    let counts = request.threads.iter().cloned().zip(read.value).collect();
+    let body = CountsResponse { counts, position: read.position.max_same_store(context.seen).to_string() };
+    json_response(StatusCode::OK, &body, Some(read.position), &context, None)
+}

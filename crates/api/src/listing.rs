@@ -1,0 +1,154 @@
+//! `GET /api/v1/comments`: a thread as a tree or a flat list, paginated, as the viewer sees it.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use model::{Comment, CommentId};
+use serde::{Deserialize, Serialize};
+
+use crate::comments::parse_id;
+use crate::context::RequestContext;
+use crate::error::ApiError;
+use crate::reply::json_response;
+use crate::state::AppState;
+use crate::view::{build_tree, CommentView};
+
+/// Query parameters; all strings so that parsing errors name the parameter.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    site: Option<String>,
+    thread: Option<String>,
+    format: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ThreadInfo {
+    key: String,
+    title: Option<String>,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct ListResponse {
+    thread: ThreadInfo,
+    comments: Vec<CommentView>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<CommentId>,
+    position: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Tree,
+    Flat,
+}
+
+pub async fn list_thread(state: &AppState, context: &RequestContext, query: ListQuery) -> Result<Response, ApiError> {
+    let limits = &state.inner.config.limits;
+    let site = state.site(query.site.as_deref())?;
+    let raw_thread = query.thread.as_deref().unwrap_or_default();
+    let key = model::site::normalize_thread_key(raw_thread, &site.thread_key_rules())?;
+    let format = match query.format.as_deref() {
+        None | Some("tree") => Format::Tree,
+        Some("flat") => Format::Flat,
+        Some(_) => return Err(ApiError::bad_field("format", "must be `tree` or `flat`")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => limits.page_comments_default,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=limits.page_comments_max).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max)))?,
+    };
+    let after = query.after.as_deref().map(parse_id).transpose()?;
+    let lookup = vec![key.clone(), raw_thread.trim().to_owned()];
+    let read = state.inner.store.thread(&site.name, &lookup, context.seen).await?;
+    let viewer = context.viewer();
+    let (info, comments, next) = match &read.value {
+        None => (ThreadInfo { key, title: None, count: 0 }, Vec::new(), None),
+        Some(snapshot) => {
+            let visible = model::tree::visible_comments(&snapshot.comments, &viewer);
+            let (page, next) = paginate(&visible, &snapshot.comments, format, after, limit)?;
+            let views = match format {
+                Format::Flat => page.iter().map(|c| CommentView::new(c, &viewer)).collect(),
+                Format::Tree => build_tree(&page, &viewer),
+            };
+            let info = ThreadInfo { key: snapshot.key.clone(), title: snapshot.title.clone(), count: snapshot.published_count };
+            (info, views, next)
+        }
+    };
+    let body = ListResponse { thread: info, comments, next, position: read.position.max_same_store(context.seen).to_string() };
+    json_response(StatusCode::OK, &body, Some(read.position), context, None)
+}
+
+/// One page: in flat form `limit` comments after `after`; in tree form `limit` top-level
+/// comments after `after`, each with all its replies.
+fn paginate<'a>(
+    visible: &[&'a Comment],
+    all: &[Comment],
+    format: Format,
+    after: Option<CommentId>,
+    limit: usize,
+) -> Result<(Vec<&'a Comment>, Option<CommentId>), ApiError> {
+    let start_key = match after {
+        None => None,
+        Some(id) => {
+            let anchor = all
+                .iter()
+                .find(|c| c.id == id)
+                .ok_or_else(|| ApiError::bad_field("after", "is not a comment of this thread"))?;
+            Some((anchor.created_at, anchor.id))
+        }
+    };
+    let is_after = |c: &Comment| start_key.is_none_or(|key| (c.created_at, c.id) > key);
+    match format {
+        Format::Flat => {
+            let rest: Vec<&Comment> = visible.iter().copied().filter(|c| is_after(c)).collect();
+            let next = (rest.len() > limit).then(|| rest[limit - 1].id);
+            Ok((rest.into_iter().take(limit).collect(), next))
+        }
+        Format::Tree => {
+            let roots: Vec<&Comment> = visible.iter().copied().filter(|c| c.parent_id.is_none() && is_after(c)).collect();
+            let next = (roots.len() > limit).then(|| roots[limit - 1].id);
+            let chosen: std::collections::HashSet<CommentId> = roots.iter().take(limit).map(|c| c.id).collect();
+            Ok((subtrees_of(visible, &chosen), next))
+        }
+    }
+}
+
+/// Every visible comment whose root is in `roots`, in display order.
+fn subtrees_of<'a>(visible: &[&'a Comment], roots: &std::collections::HashSet<CommentId>) -> Vec<&'a Comment> {
+    let mut root_of: std::collections::HashMap<CommentId, CommentId> = std::collections::HashMap::new();
+    let mut page = Vec::new();
+    for comment in visible {
+        // Parents come before children in (created_at, id) order only if clocks agreed; imports
+        // can break that, so fall back to a walk when the parent is not yet known.
+        let root = match comment.parent_id {
+            None => comment.id,
+            Some(parent) => match root_of.get(&parent) {
+                Some(root) => *root,
+                None => find_root(visible, comment),
+            },
+        };
+        root_of.insert(comment.id, root);
+        if roots.contains(&root) {
+            page.push(*comment);
+        }
+    }
+    page
+}
+
+fn find_root(visible: &[&Comment], comment: &Comment) -> CommentId {
+    let by_id: std::collections::HashMap<CommentId, &Comment> = visible.iter().map(|c| (c.id, *c)).collect();
+    let mut current = comment;
+    for _ in 0..visible.len() {
+        match current.parent_id.and_then(|p| by_id.get(&p)) {
+            Some(parent) => current = parent,
+            None => break,
+        }
+    }
+    current.id
+}
