@@ -15,6 +15,8 @@ use crate::rate_limit::WriteLimiter;
 
 /// How often id generation retries when 4096 ids were taken in one millisecond.
 const ID_RETRIES_MAX: u32 = 50;
+/// A clock that stepped back at most this far is waited for instead of refused.
+const CLOCK_BACKWARDS_WAIT_MS_MAX: i64 = 100;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -93,14 +95,19 @@ impl AppState {
     /// A fresh comment id; waits out a millisecond whose 4096 ids are used up.
     pub(crate) async fn next_id(&self) -> Result<CommentId, ApiError> {
         for _ in 0..ID_RETRIES_MAX {
-            let now_ms = self.inner.clock.now().timestamp_millis();
+            // Read the clock under the lock: readings taken before it could reach the
+            // generator out of order and look like a clock going backwards.
             let outcome = match self.inner.ids.lock() {
-                Ok(mut ids) => ids.next_id(now_ms),
+                Ok(mut ids) => ids.next_id(self.inner.clock.now().timestamp_millis()),
                 Err(_) => return Err(ApiError::Internal { detail: "id generator lock poisoned".into() }),
             };
             match outcome {
                 Ok(id) => return Ok(id),
                 Err(IdError::SequenceExhausted) => tokio::time::sleep(Duration::from_millis(1)).await,
+                // A small step back (NTP slewing) is waited out; a large one is refused.
+                Err(IdError::ClockBackwards { behind_ms }) if behind_ms <= CLOCK_BACKWARDS_WAIT_MS_MAX => {
+                    tokio::time::sleep(Duration::from_millis(behind_ms.unsigned_abs())).await
+                }
                 Err(other) => return Err(ApiError::Unavailable { detail: format!("cannot generate ids: {other}") }),
             }
         }

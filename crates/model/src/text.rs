@@ -5,7 +5,7 @@
 //!
 //! Allow-list: `p br hr em strong b i u s del code pre blockquote ul ol li a img h1..h6 table thead tbody
 //! tr th td sup sub`. Attributes: `a[href]` (schemes http, https, mailto; every link gets
-//! `rel="nofollow ugc noopener"`), `img[src alt title]` (http, https), `code[class]` for
+//! `rel="nofollow ugc noopener"`; relative URLs are dropped), `img[src alt title]` (http, https), `code[class]` for
 //! language hints, `th/td[align]`. Everything else — script, style, iframe, svg, event handlers,
 //! `javascript:`/`data:` URLs — is removed.
 
@@ -70,6 +70,8 @@ fn sanitizer() -> &'static Builder<'static> {
                 .collect(),
             )
             .url_schemes(["http", "https", "mailto"].into_iter().collect())
+            // Relative URLs would resolve against the embedding page, not anything we know.
+            .url_relative(ammonia::UrlRelative::Deny)
             .link_rel(Some(LINK_REL));
         builder
     })

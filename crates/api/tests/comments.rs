@@ -1,0 +1,230 @@
+//! Create, list, get, edit, delete through the router, and every input rule.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{ids, TestApp, ADMIN_TOKEN};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn create_then_list_tree_and_flat() {
+    let app = TestApp::new().await;
+    let first = app.comment("/post/1", "**Hello**", None, None);
+    let first = first.await;
+    let c = &first.body["comment"];
+    assert!(c["id"].is_string(), "ids are strings: {c}");
+    assert_eq!(c["html"], "<p><strong>Hello</strong></p>\n");
+    assert_eq!(c["text"], "**Hello**", "the author gets the raw text back");
+    assert_eq!(c["state"], "published");
+    assert_eq!(c["thread"], "/post/1");
+    assert!(first.body["session"].as_str().is_some_and(|s| !s.is_empty()));
+    let session = first.session();
+    let root = c["id"].as_str().unwrap().to_owned();
+    let reply = app.comment("/post/1", "a reply", Some(&root), Some(&session)).await;
+    let reply_id = reply.body["comment"]["id"].as_str().unwrap().to_owned();
+    let second_root = app.comment("/post/1", "second", None, None).await;
+
+    let tree = app.list("thread=/post/1", &[]).await;
+    assert_eq!(tree.status, StatusCode::OK);
+    assert_eq!(tree.body["thread"]["count"], 3);
+    assert_eq!(tree.body["thread"]["key"], "/post/1");
+    let roots = tree.body["comments"].as_array().unwrap();
+    assert_eq!(roots.len(), 2);
+    assert_eq!(roots[0]["replies"][0]["id"], reply_id.as_str());
+    assert!(roots[0]["text"].is_null(), "raw text is not shown to strangers");
+    assert_eq!(roots[1]["id"], second_root.body["comment"]["id"]);
+
+    let flat = app.list("thread=/post/1&format=flat", &[]).await;
+    assert_eq!(ids(&flat.body), vec![root.clone(), reply_id.clone(), second_root.body["comment"]["id"].as_str().unwrap().to_owned()]);
+
+    let one = app.send(Method::GET, &format!("/api/v1/comments/{reply_id}"), &[], None).await;
+    assert_eq!(one.status, StatusCode::OK);
+    assert_eq!(one.body["comment"]["parent_id"], root.as_str());
+    assert!(one.body["comment"]["email"].is_null());
+}
+
+#[tokio::test]
+async fn unknown_thread_is_an_empty_list_and_urls_meet_paths() {
+    let app = TestApp::new().await;
+    let empty = app.list("thread=/nothing-here", &[]).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert_eq!(empty.body["comments"], json!([]));
+    assert_eq!(empty.body["thread"]["count"], 0);
+    app.comment("https://blog.example/a/b/", "x", None, None).await;
+    let by_path = app.list("thread=/a/b", &[]).await;
+    assert_eq!(by_path.body["thread"]["count"], 1);
+    let by_url = app.list("thread=http%3A%2F%2Fwww.blog.example%2Fa%2Fb%3F", &[]).await;
+    assert_eq!(by_url.body["thread"]["count"], 1);
+}
+
+#[tokio::test]
+async fn pagination_flat_and_tree() {
+    let app = TestApp::new().await;
+    let mut roots = Vec::new();
+    for i in 0..5 {
+        let r = app.comment("/p", &format!("root {i}"), None, None).await;
+        roots.push(r.body["comment"]["id"].as_str().unwrap().to_owned());
+    }
+    app.comment("/p", "reply to 0", Some(&roots[0]), None).await;
+    let page1 = app.list("thread=/p&limit=2", &[]).await;
+    assert_eq!(ids(&page1.body), roots[..2].to_vec());
+    assert_eq!(page1.body["comments"][0]["replies"].as_array().unwrap().len(), 1);
+    let next = page1.body["next"].as_str().unwrap().to_owned();
+    let page2 = app.list(&format!("thread=/p&limit=2&after={next}"), &[]).await;
+    assert_eq!(ids(&page2.body), roots[2..4].to_vec());
+    let next = page2.body["next"].as_str().unwrap().to_owned();
+    let page3 = app.list(&format!("thread=/p&limit=2&after={next}"), &[]).await;
+    assert_eq!(ids(&page3.body), roots[4..].to_vec());
+    assert!(page3.body.get("next").is_none());
+    let flat = app.list("thread=/p&format=flat&limit=4", &[]).await;
+    assert_eq!(flat.body["comments"].as_array().unwrap().len(), 4);
+    for (query, field) in [("thread=/p&limit=0", "limit"), ("thread=/p&limit=abc", "limit"), ("thread=/p&format=xml", "format"), ("thread=/p&after=12", "after"), ("thread=/p&after=x", "id")] {
+        let bad = app.list(query, &[]).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(bad.body["error"]["field"], field, "{query}: {}", bad.body);
+    }
+}
+
+async fn expect_error(app: &TestApp, body: Value, status: StatusCode, field: &str) {
+    let reply = app.post(body.clone(), &[]).await;
+    assert_eq!(reply.status, status, "{body} -> {}", reply.body);
+    assert_eq!(reply.body["error"]["field"], field, "{body} -> {}", reply.body);
+    assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test]
+async fn input_rules_name_the_field() {
+    let app = TestApp::new().await;
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+    expect_error(&app, json!({"thread": "/t", "text": ""}), unprocessable, "text").await;
+    expect_error(&app, json!({"thread": "/t", "text": " \n "}), unprocessable, "text").await;
+    expect_error(&app, json!({"thread": "/t", "text": "é".repeat(10_001)}), unprocessable, "text").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "author": "a".repeat(101)}), unprocessable, "author").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "email": "not-an-email"}), unprocessable, "email").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "email": format!("{}@x.org", "a".repeat(250))}), unprocessable, "email").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "website": "javascript:alert(1)"}), unprocessable, "website").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "website": "data:text/html,hi"}), unprocessable, "website").await;
+    expect_error(&app, json!({"thread": "", "text": "x"}), unprocessable, "thread").await;
+    expect_error(&app, json!({"text": "x"}), unprocessable, "thread").await;
+    expect_error(&app, json!({"thread": "/t", "text": 5}), unprocessable, "text").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "colour": "red"}), unprocessable, "colour").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "site": "nope"}), StatusCode::BAD_REQUEST, "site").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "parent_id": "123"}), unprocessable, "parent_id").await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "parent_id": 123}), unprocessable, "parent_id").await;
+    // Exactly at the limits is fine.
+    let ok = app.post(json!({"thread": "/t", "text": "é".repeat(10_000), "author": "a".repeat(100)}), &[]).await;
+    assert_eq!(ok.status, StatusCode::CREATED);
+    let count = app.list("thread=/t", &[]).await.body["thread"]["count"].clone();
+    assert_eq!(count, 1, "no failed request left a record behind");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_clear_4xx() {
+    let app = TestApp::new().await;
+    let request = |content_type: &str, body: &str| {
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/comments")
+            .header("content-type", content_type)
+            .body(axum::body::Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let broken = app.raw(request("application/json", "{\"thread\": ")).await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    assert_eq!(broken.body["error"]["code"], "bad_request");
+    let trailing = app.raw(request("application/json", "{\"thread\":\"/t\",\"text\":\"x\"} junk")).await;
+    assert_eq!(trailing.status, StatusCode::BAD_REQUEST);
+    let wrong_type = app.raw(request("text/plain", "{}")).await;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(wrong_type.body["error"]["code"], "unsupported_media_type");
+    let huge = format!("{{\"thread\":\"/t\",\"text\":\"{}\"}}", "x".repeat(70 * 1024));
+    let too_large = app.raw(request("application/json", &huge)).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(too_large.body["error"]["code"], "payload_too_large");
+    let not_utf8 = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/comments")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(vec![0xff, 0xfe, 0x00]))
+        .unwrap();
+    assert_eq!(app.raw(not_utf8).await.status, StatusCode::BAD_REQUEST);
+    let bad_id = app.send(Method::GET, "/api/v1/comments/abc", &[], None).await;
+    assert_eq!((bad_id.status, bad_id.body["error"]["field"].clone()), (StatusCode::BAD_REQUEST, json!("id")));
+    let missing = app.send(Method::GET, "/api/v1/comments/12345", &[], None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let nowhere = app.send(Method::GET, "/api/v1/nowhere", &[], None).await;
+    assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
+    assert_eq!(nowhere.body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn parents_must_exist_in_the_same_thread_and_replies_go_deep() {
+    let app = TestApp::new().await;
+    let a = app.comment("/a", "in a", None, None).await.body["comment"]["id"].as_str().unwrap().to_owned();
+    let cross = app.post(json!({"thread": "/b", "text": "x", "parent_id": a}), &[]).await;
+    assert_eq!(cross.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(cross.body["error"]["field"], "parent_id");
+    let missing = app.post(json!({"thread": "/a", "text": "x", "parent_id": "99999"}), &[]).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(missing.body["error"]["field"], "parent_id");
+    let mut parent = a.clone();
+    for depth in 1..=12 {
+        parent = app.comment("/a", &format!("depth {depth}"), Some(&parent), None).await.body["comment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    let tree = app.list("thread=/a", &[]).await.body;
+    let mut node = &tree["comments"][0];
+    let mut depth = 0;
+    while let Some(next) = node["replies"].get(0) {
+        node = next;
+        depth += 1;
+    }
+    assert_eq!(depth, 12);
+    assert_eq!(node["id"], parent.as_str());
+}
+
+#[tokio::test]
+async fn delete_leaves_tombstones_only_where_replies_hang() {
+    let app = TestApp::new().await;
+    let root = app.comment("/d", "root", None, None).await;
+    let session = root.session();
+    let root_id = root.body["comment"]["id"].as_str().unwrap().to_owned();
+    let reply = app.comment("/d", "reply", Some(&root_id), None).await;
+    let leaf = app.comment("/d", "leaf", None, Some(&session)).await;
+    let leaf_id = leaf.body["comment"]["id"].as_str().unwrap().to_owned();
+    let headers = [("afterword-session", session.as_str())];
+    let gone = app.send(Method::DELETE, &format!("/api/v1/comments/{root_id}"), &headers, None).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    assert_eq!(gone.body["comment"]["state"], "deleted");
+    let gone_leaf = app.send(Method::DELETE, &format!("/api/v1/comments/{leaf_id}"), &headers, None).await;
+    assert_eq!(gone_leaf.status, StatusCode::OK);
+    let list = app.list("thread=/d", &[]).await.body;
+    assert_eq!(ids(&list), vec![root_id.clone()], "the leaf is gone, the root stays as a tombstone");
+    let tombstone = &list["comments"][0];
+    assert_eq!((tombstone["state"].clone(), tombstone["html"].clone(), tombstone["author"].clone()), (json!("deleted"), json!(""), Value::Null));
+    assert_eq!(tombstone["replies"][0]["id"], reply.body["comment"]["id"]);
+    assert_eq!(list["thread"]["count"], 1);
+    let again = app.send(Method::DELETE, &format!("/api/v1/comments/{root_id}"), &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))], None).await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN);
+    let reply_to_tombstone = app.post(json!({"thread": "/d", "text": "x", "parent_id": root_id}), &[]).await;
+    assert_eq!(reply_to_tombstone.body["error"]["field"], "parent_id");
+}
+
+#[tokio::test]
+async fn counts_for_many_threads() {
+    let app = TestApp::new().await;
+    for _ in 0..3 {
+        app.comment("/one", "x", None, None).await;
+    }
+    app.comment("https://blog.example/two/", "x", None, None).await;
+    let reply = app
+        .send(Method::POST, "/api/v1/counts", &[], Some(json!({"threads": ["/one", "/two", "http://blog.example/two", "/none"]})))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["counts"], json!({"/one": 3, "/two": 1, "http://blog.example/two": 1, "/none": 0}));
+    let too_many: Vec<String> = (0..101).map(|i| format!("/t{i}")).collect();
+    let refused = app.send(Method::POST, "/api/v1/counts", &[], Some(json!({"threads": too_many}))).await;
+    assert_eq!((refused.status, refused.body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("threads")));
+}
