@@ -24,6 +24,7 @@ pub struct Limits {
     pub page_comments_default: usize,
     pub page_comments_max: usize,
     pub counts_threads_max: usize,
+    pub page_threads_max: usize,
     pub request_timeout_ms: u64,
     pub position_header_bytes_max: usize,
 }
@@ -44,6 +45,7 @@ impl Default for Limits {
             page_comments_default: 200,
             page_comments_max: 1_000,
             counts_threads_max: 100,
+            page_threads_max: 1_000,
             request_timeout_ms: 10_000,
             position_header_bytes_max: 256,
         }

@@ -52,3 +52,49 @@ pub async fn counts(
     let body = CountsResponse { counts, position: read.position.max_same_store(context.seen).to_string() };
     json_response(StatusCode::OK, &body, Some(read.position), &context, None)
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ThreadsQuery {
+    site: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ThreadItem {
+    key: String,
+    title: Option<String>,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct ThreadsResponse {
+    threads: Vec<ThreadItem>,
+    position: String,
+}
+
+/// `GET /api/v1/threads`: a site's threads, most recently commented first (the demo page).
+pub async fn threads(
+    State(state): State<AppState>,
+    context: RequestContext,
+    query: Result<axum::extract::Query<ThreadsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
+    let threads_max = state.inner.config.limits.page_threads_max;
+    let limit = match query.limit.as_deref() {
+        None => threads_max.min(100),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=threads_max).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {threads_max}")))?,
+    };
+    let site = state.site(query.site.as_deref())?;
+    let read = state.inner.store.threads(&site.name, limit).await?;
+    let threads = read
+        .value
+        .into_iter()
+        .map(|t| ThreadItem { key: t.key, title: t.title, count: t.published_count })
+        .collect();
+    let body = ThreadsResponse { threads, position: read.position.max_same_store(context.seen).to_string() };
+    json_response(StatusCode::OK, &body, Some(read.position), &context, None)
+}

@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
             get(comments::get_one).patch(comments::patch).delete(comments::delete),
         )
         .route("/api/v1/counts", post(counts::counts))
+        .route("/api/v1/threads", get(counts::threads))
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(cors_layer(&state.inner.config));

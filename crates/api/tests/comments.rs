@@ -224,6 +224,8 @@ async fn counts_for_many_threads() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["counts"], json!({"/one": 3, "/two": 1, "http://blog.example/two": 1, "/none": 0}));
+    let threads = app.send(Method::GET, "/api/v1/threads", &[], None).await;
+    assert_eq!(threads.body["threads"], json!([{"key": "/two", "title": null, "count": 1}, {"key": "/one", "title": null, "count": 3}]));
     let too_many: Vec<String> = (0..101).map(|i| format!("/t{i}")).collect();
     let refused = app.send(Method::POST, "/api/v1/counts", &[], Some(json!({"threads": too_many}))).await;
     assert_eq!((refused.status, refused.body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("threads")));

@@ -10,7 +10,7 @@ pub use error::StoreError;
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use types::{
     Change, Created, IdempotencyClaim, ImportBatch, ImportComment, ImportCommentOutcome, ImportReport,
-    ImportThread, NewComment, Read, ThreadSnapshot, Written,
+    ImportThread, NewComment, Read, ThreadSnapshot, ThreadSummary, Written,
 };
 
 use async_trait::async_trait;
@@ -48,6 +48,9 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         edit_window_s: i64,
     ) -> Result<Written<Comment>, StoreError>;
+
+    /// The site's threads, most recently commented first, with published counts.
+    async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError>;
 
     /// Published comments per thread key (keys or aliases); unknown threads count 0.
     async fn counts(

@@ -26,6 +26,14 @@ pub struct ThreadSnapshot {
     pub published_count: u64,
 }
 
+/// A thread in a site's list of threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadSummary {
+    pub key: String,
+    pub title: Option<String>,
+    pub published_count: u64,
+}
+
 /// An idempotency key claimed by a create: `scope` is the session or the client address.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {

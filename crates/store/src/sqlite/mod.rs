@@ -19,7 +19,7 @@ use self::pool::{run_write, submit_write, ReaderPool, WriteJob};
 use self::rows::{comment_by_id, find_thread, published_count, thread_comments};
 use crate::{
     Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, Store, StoreError,
-    ThreadSnapshot, Written,
+    ThreadSnapshot, ThreadSummary, Written,
 };
 
 pub use self::schema::schema_version_latest;
@@ -280,6 +280,22 @@ impl Store for SqliteStore {
         edit_window_s: i64,
     ) -> Result<Written<Comment>, StoreError> {
         self.write(move |txn, _| change_in(txn, id, change, viewer, now, edit_window_s)).await
+    }
+
+    async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError> {
+        let site = site.to_owned();
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT t.key, t.title, count(c.id) AS published, max(c.created_ms) AS latest
+                 FROM threads t LEFT JOIN comments c ON c.thread_id = t.id AND c.state = 'published'
+                 WHERE t.site = ?1 GROUP BY t.id ORDER BY latest DESC NULLS LAST, t.key LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![site, limit as i64], |row| {
+                Ok(ThreadSummary { key: row.get(0)?, title: row.get(1)?, published_count: row.get::<_, i64>(2)?.max(0) as u64 })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 
     async fn counts(&self, site: &str, keys: &[String], _seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError> {
