@@ -65,14 +65,7 @@ impl<R: BufRead> DisqusReader<R> {
         config.allow_dangling_amp = true;
         config.check_end_names = true;
         config.trim_text(false);
-        DisqusReader {
-            xml,
-            buf: Vec::new(),
-            depth: 0,
-            root_seen: false,
-            draft: None,
-            done: false,
-        }
+        DisqusReader { xml, buf: Vec::new(), depth: 0, root_seen: false, draft: None, done: false }
     }
 
     fn line(&self) -> u64 {
@@ -80,10 +73,7 @@ impl<R: BufRead> DisqusReader<R> {
     }
 
     fn malformed(&self, message: impl Into<String>) -> ImportError {
-        ImportError::Malformed {
-            line: self.line(),
-            message: message.into(),
-        }
+        ImportError::Malformed { line: self.line(), message: message.into() }
     }
 
     /// Reads one event and acts on it.
@@ -121,9 +111,7 @@ impl<R: BufRead> DisqusReader<R> {
                 Ok(Step::Continue)
             }
             Event::Eof => self.end_of_file(),
-            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {
-                Ok(Step::Continue)
-            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Ok(Step::Continue),
         }
     }
 
@@ -136,8 +124,7 @@ impl<R: BufRead> DisqusReader<R> {
         match self.depth {
             1 => self.open_root(name.as_ref()),
             RECORD_LEVEL => {
-                self.draft = Kind::from_name(name.as_ref())
-                    .map(|kind| Draft::new(kind, dsq_id(start), self.line()));
+                self.draft = Kind::from_name(name.as_ref()).map(|kind| Draft::new(kind, dsq_id(start), self.line()));
                 Ok(())
             }
             level => {
@@ -152,9 +139,9 @@ impl<R: BufRead> DisqusReader<R> {
     fn open_root(&mut self, name: &[u8]) -> Result<(), ImportError> {
         if name != b"disqus" {
             let name = String::from_utf8_lossy(name);
-            return Err(self.malformed(format!(
-                "the root element is <{name}>, not <disqus>: this is not a Disqus export"
-            )));
+            return Err(
+                self.malformed(format!("the root element is <{name}>, not <disqus>: this is not a Disqus export"))
+            );
         }
         self.root_seen = true;
         Ok(())
@@ -193,9 +180,7 @@ impl<R: BufRead> DisqusReader<R> {
                 None => String::new(),
             };
             let open = self.depth;
-            return Err(self.malformed(format!(
-                "the file ends{inside} with {open} element(s) still open (truncated?)"
-            )));
+            return Err(self.malformed(format!("the file ends{inside} with {open} element(s) still open (truncated?)")));
         }
         Ok(Step::End)
     }
@@ -256,9 +241,7 @@ fn dsq_id(start: &BytesStart<'_>) -> Option<String> {
 
 /// Resolves `&name;` or `&#n;`; anything unknown is kept as written, which an HTML renderer
 /// will understand (`&nbsp;`, `&eacute;`).
-fn resolve_reference(
-    reference: &BytesRef<'_>,
-) -> Result<String, quick_xml::encoding::EncodingError> {
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, quick_xml::encoding::EncodingError> {
     let name = reference.decode()?;
     if let Ok(Some(ch)) = reference.resolve_char_ref() {
         return Ok(ch.to_string());
@@ -271,6 +254,5 @@ fn resolve_reference(
 
 /// quick-xml shares I/O errors behind an `Arc`; hand the caller an owned one.
 fn unshare(error: Arc<io::Error>) -> io::Error {
-    Arc::try_unwrap(error)
-        .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()))
+    Arc::try_unwrap(error).unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()))
 }

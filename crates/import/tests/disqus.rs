@@ -21,10 +21,7 @@ struct Import {
 fn import(reader: impl BufRead) -> Import {
     let mut out = Import::default();
     for item in DisqusReader::new(reader) {
-        assert!(
-            out.fatal.is_none(),
-            "the reader went on after a fatal error"
-        );
+        assert!(out.fatal.is_none(), "the reader went on after a fatal error");
         match item {
             Ok(Record::Thread(thread)) => out.threads.push(thread),
             Ok(Record::Comment(comment)) => out.comments.push(comment),
@@ -44,8 +41,7 @@ fn import_file(name: &str) -> (Import, String) {
     let path = format!("{DATA_DIR}{name}");
     let raw = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("sample data {path} is missing or unreadable: {error}"));
-    let file = std::fs::File::open(&path)
-        .unwrap_or_else(|error| panic!("cannot open sample data {path}: {error}"));
+    let file = std::fs::File::open(&path).unwrap_or_else(|error| panic!("cannot open sample data {path}: {error}"));
     let result = import(BufReader::new(file));
     assert!(result.fatal.is_none(), "{name}: {:?}", result.fatal);
     (result, raw)
@@ -63,34 +59,24 @@ fn export(body: &str) -> String {
 }
 
 fn post(id: &str, inner: &str) -> String {
-    format!(
-        r#"<post dsq:id="{id}"><createdAt>2010-12-05T21:24:25Z</createdAt>{inner}<thread dsq:id="1"/></post>"#
-    )
+    format!(r#"<post dsq:id="{id}"><createdAt>2010-12-05T21:24:25Z</createdAt>{inner}<thread dsq:id="1"/></post>"#)
 }
 
 fn only_comment(xml: &str) -> CommentRecord {
     let mut result = import_str(xml);
-    assert!(
-        result.fatal.is_none() && result.skipped.is_empty(),
-        "{result:?}"
-    );
+    assert!(result.fatal.is_none() && result.skipped.is_empty(), "{result:?}");
     assert_eq!(result.comments.len(), 1, "{result:?}");
     result.comments.remove(0)
 }
 
 fn comment<'a>(comments: &'a [CommentRecord], source_id: &str) -> &'a CommentRecord {
-    comments
-        .iter()
-        .find(|c| c.source_id == source_id)
-        .unwrap_or_else(|| panic!("no comment {source_id}"))
+    comments.iter().find(|c| c.source_id == source_id).unwrap_or_else(|| panic!("no comment {source_id}"))
 }
 
 /// Longest chain of parent links above any comment (a top-level comment has depth 0).
 fn max_reply_depth(comments: &[CommentRecord]) -> usize {
-    let parents: HashMap<&str, &str> = comments
-        .iter()
-        .filter_map(|c| Some((c.source_id.as_str(), c.parent_source_id.as_deref()?)))
-        .collect();
+    let parents: HashMap<&str, &str> =
+        comments.iter().filter_map(|c| Some((c.source_id.as_str(), c.parent_source_id.as_deref()?))).collect();
     let depths = comments.iter().map(|c| reply_depth(&parents, &c.source_id));
     depths.max().unwrap_or(0)
 }
@@ -101,10 +87,7 @@ fn reply_depth(parents: &HashMap<&str, &str>, source_id: &str) -> usize {
     while let Some(parent) = parents.get(id) {
         id = parent;
         depth += 1;
-        assert!(
-            depth <= parents.len(),
-            "parent links above {source_id} form a cycle"
-        );
+        assert!(depth <= parents.len(), "parent links above {source_id} form a cycle");
     }
     depth
 }
@@ -128,16 +111,10 @@ fn tl3shi_blog_export_matches_the_published_figures() {
     assert!(result.skipped.is_empty(), "{:?}", result.skipped);
     assert_eq!(result.threads.len(), 569);
     assert_eq!(result.comments.len(), 2_693);
-    let replies = result
-        .comments
-        .iter()
-        .filter(|c| c.parent_source_id.is_some());
+    let replies = result.comments.iter().filter(|c| c.parent_source_id.is_some());
     assert_eq!(replies.count(), 439);
     assert_eq!(max_reply_depth(&result.comments), 5);
-    let deleted = result
-        .comments
-        .iter()
-        .filter(|c| c.state == ImportedState::Deleted);
+    let deleted = result.comments.iter().filter(|c| c.state == ImportedState::Deleted);
     assert_eq!(deleted.count(), 6);
     let no_alias = result.threads.iter().filter(|t| t.aliases.is_empty());
     assert_eq!(no_alias.count(), 4);
@@ -147,10 +124,7 @@ fn tl3shi_blog_export_matches_the_published_figures() {
         *per_thread.entry(&c.thread_source_id).or_default() += 1;
     }
     assert_eq!(per_thread.values().max(), Some(&163));
-    assert!(result
-        .comments
-        .iter()
-        .all(|c| c.text_format == TextFormat::Html));
+    assert!(result.comments.iter().all(|c| c.text_format == TextFormat::Html));
 }
 
 #[test]
@@ -171,20 +145,11 @@ fn tl3shi_blog_threads_carry_link_alias_title_and_date() {
     let (result, _) = import_file("disqus_export_tl3shi_blog.anon.xml");
     let first = &result.threads[0];
     assert_eq!(first.source_id, "4590132107");
-    assert_eq!(
-        first.url.as_deref(),
-        Some("http://www.tanglei.name/blog/volenteer-teaching-day0.html")
-    );
+    assert_eq!(first.url.as_deref(), Some("http://www.tanglei.name/blog/volenteer-teaching-day0.html"));
     assert_eq!(first.aliases, ["/blog/volenteer-teaching-day0.html"]);
     assert_eq!(first.title.as_deref(), Some("支教前奏"));
-    assert_eq!(
-        first.created_at.map(|t| t.to_rfc3339()).as_deref(),
-        Some("2010-11-01T16:48:13+00:00")
-    );
-    assert_eq!(
-        result.threads[1].aliases,
-        ["198 http://www.tanglei.name/?p=198"]
-    );
+    assert_eq!(first.created_at.map(|t| t.to_rfc3339()).as_deref(), Some("2010-11-01T16:48:13+00:00"));
+    assert_eq!(result.threads[1].aliases, ["198 http://www.tanglei.name/?p=198"]);
 }
 
 #[test]
@@ -196,33 +161,20 @@ fn remark42_fixture_survives_its_defects() {
     // Six <post> elements: four usable, one without dsq:id, one with a broken date.
     assert_eq!(result.comments.len() + result.skipped.len(), 6);
     assert_eq!(result.comments.len(), 4, "{:?}", result.skipped);
-    assert!(
-        result.skipped[0].0.starts_with("post at line"),
-        "{:?}",
-        result.skipped
-    );
+    assert!(result.skipped[0].0.starts_with("post at line"), "{:?}", result.skipped);
     assert_eq!(result.skipped[0].1, "missing dsq:id attribute");
     // The broken post's unquoted `<thread dsq:id=247937687/>` was read: the date is what fails.
     assert_eq!(result.skipped[1].0, "post dsq:id=x299986073");
-    assert!(
-        result.skipped[1].1.contains("createdAt"),
-        "{:?}",
-        result.skipped
-    );
+    assert!(result.skipped[1].1.contains("createdAt"), "{:?}", result.skipped);
 
     let empty_email = comment(&result.comments, "299619020");
     assert_eq!(empty_email.email, None);
     assert_eq!(empty_email.author.as_deref(), Some("user2"));
     let cyrillic = comment(&result.comments, "299986072");
     assert_eq!(cyrillic.text, raw_cdata_message(&raw, "299986072"));
-    assert!(cyrillic
-        .text
-        .starts_with("<p>Google App Engine скоро выходит из превью статуса.</p>"));
+    assert!(cyrillic.text.starts_with("<p>Google App Engine скоро выходит из превью статуса.</p>"));
     assert_eq!(cyrillic.thread_source_id, "247918464");
-    assert_eq!(
-        comment(&result.comments, "299986073").state,
-        ImportedState::Spam
-    );
+    assert_eq!(comment(&result.comments, "299986073").state, ImportedState::Spam);
     let threads: Vec<_> = result.threads.iter().map(|t| t.title.as_deref()).collect();
     assert_eq!(threads, [Some("Радио-Т: Радио-Т 229"); 2]);
 }
@@ -233,20 +185,13 @@ fn isso_fixture_keeps_orphans_deleted_parents_and_untitled_threads() {
     assert!(result.skipped.is_empty(), "{:?}", result.skipped);
     assert_eq!(result.threads.len(), 3);
     assert_eq!(result.comments.len(), 6);
-    let replies: Vec<_> = result
-        .comments
-        .iter()
-        .filter_map(|c| c.parent_source_id.as_deref())
-        .collect();
+    let replies: Vec<_> = result.comments.iter().filter_map(|c| c.parent_source_id.as_deref()).collect();
     assert_eq!(replies, ["4", "9"]);
 
     let deleted = comment(&result.comments, "9");
     assert_eq!(deleted.state, ImportedState::Deleted);
     assert_eq!(deleted.text, "");
-    assert_eq!(
-        comment(&result.comments, "11").parent_source_id.as_deref(),
-        Some("9")
-    );
+    assert_eq!(comment(&result.comments, "11").parent_source_id.as_deref(), Some("9"));
     assert_eq!(comment(&result.comments, "6").thread_source_id, "1337");
     assert_eq!(comment(&result.comments, "4").text, "...");
 
@@ -254,17 +199,9 @@ fn isso_fixture_keeps_orphans_deleted_parents_and_untitled_threads() {
     let untitled = untitled.unwrap_or_else(|| panic!("thread 7 missing"));
     assert_eq!(untitled.title, None);
     assert!(untitled.aliases.is_empty());
-    assert_eq!(
-        untitled.url.as_deref(),
-        Some("http://localhost:4000/blog/2013/02/12/redacted/index.html")
-    );
-    let bare = ThreadRecord {
-        source_id: "3".to_owned(),
-        url: None,
-        aliases: Vec::new(),
-        title: None,
-        created_at: None,
-    };
+    assert_eq!(untitled.url.as_deref(), Some("http://localhost:4000/blog/2013/02/12/redacted/index.html"));
+    let bare =
+        ThreadRecord { source_id: "3".to_owned(), url: None, aliases: Vec::new(), title: None, created_at: None };
     assert_eq!(result.threads[1], bare);
 }
 
@@ -275,10 +212,7 @@ fn cdata_is_taken_verbatim_and_plain_text_is_unescaped() {
         ("<![CDATA[<p>a &amp; b</p>]]>", "<p>a &amp; b</p>"),
         // Escaped HTML outside CDATA: entities are decoded.
         ("&lt;p&gt;a &amp;amp; b&lt;/p&gt;", "<p>a &amp; b</p>"),
-        (
-            "caf&#233; &#x2014; &quot;x&quot; &apos;y&apos;",
-            "café — \"x\" 'y'",
-        ),
+        ("caf&#233; &#x2014; &quot;x&quot; &apos;y&apos;", "café — \"x\" 'y'"),
         // Unknown entities and bare ampersands stay as written: the text is HTML.
         ("a&nbsp;b & c", "a&nbsp;b & c"),
         // Indentation around CDATA is XML layout; around plain text it is kept.
@@ -319,9 +253,7 @@ fn post_fields_map_onto_a_comment_record() {
         email: Some("a@example.invalid".to_owned()),
         website: None,
         remote_addr: Some("192.0.2.1".to_owned()),
-        created_at: created_at
-            .map(|t| t.to_utc())
-            .unwrap_or_else(|e| panic!("{e}")),
+        created_at: created_at.map(|t| t.to_utc()).unwrap_or_else(|e| panic!("{e}")),
         state: ImportedState::Published,
     };
     assert_eq!(got, expected);
@@ -339,14 +271,8 @@ fn spam_rule_flags_anything_but_false_zero_or_empty() {
         ("<isSpam>1</isSpam>", ImportedState::Spam),
         ("<isSpam>123</isSpam>", ImportedState::Spam),
         ("<isSpam>yes</isSpam>", ImportedState::Spam),
-        (
-            "<isDeleted>true</isDeleted><isSpam>true</isSpam>",
-            ImportedState::Deleted,
-        ),
-        (
-            "<isDeleted>false</isDeleted><isSpam>true</isSpam>",
-            ImportedState::Spam,
-        ),
+        ("<isDeleted>true</isDeleted><isSpam>true</isSpam>", ImportedState::Deleted),
+        ("<isDeleted>false</isDeleted><isSpam>true</isSpam>", ImportedState::Spam),
     ];
     for (flags, expected) in cases {
         let xml = export(&post("1", flags));
@@ -362,16 +288,10 @@ fn unquoted_attribute_values_are_read() {
          <thread dsq:id=42/><parent dsq:id=5 /></post>",
     );
     let result = import_str(&xml);
-    assert!(
-        result.fatal.is_none() && result.skipped.is_empty(),
-        "{result:?}"
-    );
+    assert!(result.fatal.is_none() && result.skipped.is_empty(), "{result:?}");
     assert_eq!(result.threads[0].source_id, "42");
     let post = &result.comments[0];
-    assert_eq!(
-        (post.source_id.as_str(), post.thread_source_id.as_str()),
-        ("7", "42")
-    );
+    assert_eq!((post.source_id.as_str(), post.thread_source_id.as_str()), ("7", "42"));
     assert_eq!(post.parent_source_id.as_deref(), Some("5"));
 }
 
@@ -380,51 +300,30 @@ fn a_post_without_a_usable_date_is_skipped_and_the_next_one_still_comes() {
     let body = [
         r#"<post dsq:id="1"><message>no date</message><thread dsq:id="1"/></post>"#.to_owned(),
         post("2", "<message>fine</message>"),
-        r#"<post dsq:id="3"><createdAt>yesterday</createdAt><thread dsq:id="1"/></post>"#
-            .to_owned(),
+        r#"<post dsq:id="3"><createdAt>yesterday</createdAt><thread dsq:id="1"/></post>"#.to_owned(),
         r#"<post dsq:id="4"><createdAt>2010-12-05T21:24:25Z</createdAt></post>"#.to_owned(),
         post("5", ""),
     ];
     let result = import_str(&export(&body.join("\n")));
     assert!(result.fatal.is_none(), "{result:?}");
-    let ids: Vec<_> = result
-        .comments
-        .iter()
-        .map(|c| c.source_id.as_str())
-        .collect();
+    let ids: Vec<_> = result.comments.iter().map(|c| c.source_id.as_str()).collect();
     assert_eq!(ids, ["2", "5"]);
-    let skipped: Vec<_> = result
-        .skipped
-        .iter()
-        .map(|(w, r)| (w.as_str(), r.as_str()))
-        .collect();
+    let skipped: Vec<_> = result.skipped.iter().map(|(w, r)| (w.as_str(), r.as_str())).collect();
     assert_eq!(skipped[0], ("post dsq:id=1", "missing <createdAt>"));
     assert_eq!(skipped[1].0, "post dsq:id=3");
-    assert!(
-        skipped[1]
-            .1
-            .starts_with("unparseable <createdAt> \"yesterday\""),
-        "{skipped:?}"
-    );
+    assert!(skipped[1].1.starts_with("unparseable <createdAt> \"yesterday\""), "{skipped:?}");
     assert_eq!(skipped[2], ("post dsq:id=4", "missing <thread dsq:id>"));
 }
 
 #[test]
 fn an_oversized_message_skips_its_post_only() {
     let huge = "x".repeat(import::disqus::FIELD_BYTES_MAX + 1);
-    let body = [
-        post("1", &format!("<message>{huge}</message>")),
-        post("2", "<message>ok</message>"),
-    ];
+    let body = [post("1", &format!("<message>{huge}</message>")), post("2", "<message>ok</message>")];
     let result = import_str(&export(&body.join("\n")));
     assert!(result.fatal.is_none(), "{result:?}");
     assert_eq!(result.comments.len(), 1);
     assert_eq!(result.skipped.len(), 1);
-    assert!(
-        result.skipped[0].1.starts_with("<message> is longer than"),
-        "{:?}",
-        result.skipped
-    );
+    assert!(result.skipped[0].1.starts_with("<message> is longer than"), "{:?}", result.skipped);
 }
 
 fn fatal_of(xml: &str) -> (Import, u64, String) {
@@ -447,26 +346,19 @@ fn a_truncated_file_is_malformed_after_the_complete_records() {
 
 #[test]
 fn every_prefix_of_a_fixture_ends_in_one_fatal_error_without_panicking() {
-    for name in [
-        "disqus_fixture_isso.anon.xml",
-        "disqus_fixture_remark42.anon.xml",
-    ] {
+    for name in ["disqus_fixture_isso.anon.xml", "disqus_fixture_remark42.anon.xml"] {
         let (_, raw) = import_file(name);
         let complete = raw.rfind("</disqus>").map_or(0, |i| i + "</disqus>".len());
         for len in 0..complete {
             let result = import(&raw.as_bytes()[..len]);
-            assert!(
-                result.fatal.is_some(),
-                "{name} cut at byte {len}: no fatal error"
-            );
+            assert!(result.fatal.is_some(), "{name} cut at byte {len}: no fatal error");
         }
     }
 }
 
 #[test]
 fn structural_errors_are_malformed_with_a_line() {
-    let (_, line, message) =
-        fatal_of("<disqus>\n<post dsq:id=\"1\">\n<message>x</msg>\n</post></disqus>");
+    let (_, line, message) = fatal_of("<disqus>\n<post dsq:id=\"1\">\n<message>x</msg>\n</post></disqus>");
     assert_eq!(line, 3);
     assert!(message.contains("msg"), "{message}");
     let (_, _, message) = fatal_of("<?xml version=\"1.0\"?>\n<rss><channel/></rss>");
@@ -488,10 +380,7 @@ fn categories_and_unknown_elements_are_ignored() {
            <thread dsq:id="1"><category dsq:id="9"/><author><name>A</name></author><link> http://e.invalid/ </link></thread>"#,
     );
     let result = import_str(&xml);
-    assert!(
-        result.fatal.is_none() && result.skipped.is_empty(),
-        "{result:?}"
-    );
+    assert!(result.fatal.is_none() && result.skipped.is_empty(), "{result:?}");
     assert_eq!(result.threads.len(), 1);
     assert_eq!(result.threads[0].url.as_deref(), Some("http://e.invalid/"));
     assert_eq!(result.threads[0].title, None);

@@ -40,8 +40,7 @@ impl Serialize for CommentId {
 impl<'de> Deserialize<'de> for CommentId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse()
-            .map_err(|_| serde::de::Error::custom("must be a decimal id string"))
+        text.parse().map_err(|_| serde::de::Error::custom("must be a decimal id string"))
     }
 }
 

@@ -11,8 +11,8 @@ pub mod text;
 pub mod tree;
 pub mod validate;
 
-pub use compose::{compose, Clock, Draft};
 pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
+pub use compose::{compose, Clock, Draft};
 pub use id::{CommentId, IdError, IdGenerator};
 pub use position::{Position, StoreId};
 pub use session::{SessionId, SessionSigner};

@@ -36,10 +36,7 @@ impl Position {
                 pos: pos.parse().ok()?,
             }),
             [system_id, timeline, pos] => Some(Position {
-                store: StoreId::Postgres {
-                    system_id: system_id.parse().ok()?,
-                    timeline: timeline.parse().ok()?,
-                },
+                store: StoreId::Postgres { system_id: system_id.parse().ok()?, timeline: timeline.parse().ok()? },
                 pos: pos.parse().ok()?,
             }),
             _ => None,
@@ -73,11 +70,7 @@ impl fmt::Display for Position {
 
 /// The highest same-store position among several tokens (header, cookie, JSON field).
 pub fn highest_of<'a>(store: StoreId, tokens: impl IntoIterator<Item = &'a str>) -> Option<Position> {
-    tokens
-        .into_iter()
-        .filter_map(Position::parse)
-        .filter(|p| p.store == store)
-        .max_by_key(|p| p.pos)
+    tokens.into_iter().filter_map(Position::parse).filter(|p| p.store == store).max_by_key(|p| p.pos)
 }
 
 #[cfg(test)]

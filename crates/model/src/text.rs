@@ -47,9 +47,38 @@ fn sanitizer() -> &'static Builder<'static> {
     static SANITIZER: OnceLock<Builder<'static>> = OnceLock::new();
     SANITIZER.get_or_init(|| {
         let tags: HashSet<&str> = [
-            "p", "br", "hr", "em", "strong", "b", "i", "u", "s", "del", "code", "pre", "blockquote", "ul", "ol", "li",
-            "a", "img", "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th",
-            "td", "sup", "sub",
+            "p",
+            "br",
+            "hr",
+            "em",
+            "strong",
+            "b",
+            "i",
+            "u",
+            "s",
+            "del",
+            "code",
+            "pre",
+            "blockquote",
+            "ul",
+            "ol",
+            "li",
+            "a",
+            "img",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+            "sup",
+            "sub",
         ]
         .into_iter()
         .collect();
@@ -131,7 +160,9 @@ mod tests {
         for payload in payloads {
             for format in [TextFormat::Markdown, TextFormat::Html] {
                 let out = render_html(payload, format).to_lowercase();
-                for needle in ["<script", "onerror", "onload", "<svg", "<style", "javascript:", "style=", "<iframe", "alert(1)</"] {
+                for needle in
+                    ["<script", "onerror", "onload", "<svg", "<style", "javascript:", "style=", "<iframe", "alert(1)</"]
+                {
                     assert!(!out.contains(needle), "{payload:?} ({format:?}) -> {out:?}");
                 }
             }

@@ -13,10 +13,7 @@ use crate::id::CommentId;
 pub fn visible_comments<'a>(all: &'a [Comment], viewer: &Viewer) -> Vec<&'a Comment> {
     let by_id: HashMap<CommentId, &Comment> = all.iter().map(|c| (c.id, c)).collect();
     let mut shown_memo: HashMap<CommentId, bool> = HashMap::with_capacity(all.len());
-    let reachable: Vec<&Comment> = all
-        .iter()
-        .filter(|c| chain_visible(c, viewer, &by_id, &mut shown_memo))
-        .collect();
+    let reachable: Vec<&Comment> = all.iter().filter(|c| chain_visible(c, viewer, &by_id, &mut shown_memo)).collect();
     // A tombstone stays while a shown non-deleted comment descends from it.
     let mut keep: HashSet<CommentId> = HashSet::with_capacity(reachable.len());
     for comment in reachable.iter().filter(|c| c.state != CommentState::Deleted) {
@@ -72,10 +69,7 @@ fn chain_visible(
 
 /// Count of comments anyone sees: published only.
 pub fn public_count(all: &[Comment]) -> usize {
-    visible_comments(all, &Viewer::default())
-        .iter()
-        .filter(|c| c.state == CommentState::Published)
-        .count()
+    visible_comments(all, &Viewer::default()).iter().filter(|c| c.state == CommentState::Published).count()
 }
 
 #[cfg(test)]

@@ -46,28 +46,18 @@ pub fn check_text(text: &str, chars_max: usize) -> Result<(), FieldError> {
     }
     let chars = text.chars().count();
     if chars > chars_max {
-        return Err(FieldError::new(
-            "text",
-            format!("must be at most {chars_max} characters (got {chars})"),
-        ));
+        return Err(FieldError::new("text", format!("must be at most {chars_max} characters (got {chars})")));
     }
     Ok(())
 }
 
-fn trimmed_optional(
-    value: Option<&str>,
-    field: &'static str,
-    chars_max: usize,
-) -> Result<Option<String>, FieldError> {
+fn trimmed_optional(value: Option<&str>, field: &'static str, chars_max: usize) -> Result<Option<String>, FieldError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let chars = value.chars().count();
     if chars > chars_max {
-        return Err(FieldError::new(
-            field,
-            format!("must be at most {chars_max} characters (got {chars})"),
-        ));
+        return Err(FieldError::new(field, format!("must be at most {chars_max} characters (got {chars})")));
     }
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(field, "must not contain control characters"));

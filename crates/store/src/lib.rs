@@ -9,8 +9,8 @@ mod types;
 pub use error::StoreError;
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use types::{
-    Change, Created, IdempotencyClaim, ImportBatch, ImportComment, ImportCommentOutcome, ImportReport,
-    ImportThread, NewComment, Read, ThreadSnapshot, ThreadSummary, Written,
+    Change, Created, IdempotencyClaim, ImportBatch, ImportComment, ImportCommentOutcome, ImportReport, ImportThread,
+    NewComment, Read, ThreadSnapshot, ThreadSummary, Written,
 };
 
 use async_trait::async_trait;
@@ -53,12 +53,7 @@ pub trait Store: Send + Sync + 'static {
     async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError>;
 
     /// Published comments per thread key (keys or aliases); unknown threads count 0.
-    async fn counts(
-        &self,
-        site: &str,
-        keys: &[String],
-        seen: Option<Position>,
-    ) -> Result<Read<Vec<u64>>, StoreError>;
+    async fn counts(&self, site: &str, keys: &[String], seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError>;
 
     /// Writes one batch of imported threads and comments in one transaction.
     async fn import_batch(&self, batch: ImportBatch) -> Result<Written<Vec<ImportCommentOutcome>>, StoreError>;

@@ -192,15 +192,7 @@ pub(super) struct Draft {
 
 impl Draft {
     pub(super) fn new(kind: Kind, source_id: Option<String>, line: u64) -> Self {
-        Draft {
-            kind,
-            source_id,
-            line,
-            values: Values::default(),
-            open: None,
-            in_author: false,
-            problem: None,
-        }
+        Draft { kind, source_id, line, values: Values::default(), open: None, in_author: false, problem: None }
     }
 
     /// Names the record for error messages: by id if it has one, else by line.
@@ -213,12 +205,7 @@ impl Draft {
     }
 
     /// A child element starts at `level`; `id` reads its `dsq:id` when the element is a link.
-    pub(super) fn open_child(
-        &mut self,
-        level: usize,
-        name: &[u8],
-        id: impl FnOnce() -> Option<String>,
-    ) {
+    pub(super) fn open_child(&mut self, level: usize, name: &[u8], id: impl FnOnce() -> Option<String>) {
         // Elements nested inside a field add their text to it but start nothing themselves.
         if self.open.is_some() {
             return;
@@ -263,10 +250,7 @@ impl Draft {
     /// Checks the record and turns it into a `Record`, or says why it is skipped.
     pub(super) fn finish(self) -> Result<Record, ImportError> {
         let what = self.describe();
-        let skipped = |reason: String| ImportError::Skipped {
-            what: what.clone(),
-            reason,
-        };
+        let skipped = |reason: String| ImportError::Skipped { what: what.clone(), reason };
         if let Some(problem) = self.problem {
             return Err(skipped(problem));
         }
@@ -275,9 +259,7 @@ impl Draft {
         };
         match self.kind {
             Kind::Thread => Ok(Record::Thread(thread(source_id, self.values))),
-            Kind::Post => comment(source_id, self.values)
-                .map(Record::Comment)
-                .map_err(skipped),
+            Kind::Post => comment(source_id, self.values).map(Record::Comment).map_err(skipped),
         }
     }
 }
@@ -294,8 +276,7 @@ fn thread(source_id: String, values: Values) -> ThreadRecord {
 }
 
 fn comment(source_id: String, values: Values) -> Result<CommentRecord, String> {
-    let thread_source_id =
-        non_empty(values.thread_ref).ok_or_else(|| "missing <thread dsq:id>".to_owned())?;
+    let thread_source_id = non_empty(values.thread_ref).ok_or_else(|| "missing <thread dsq:id>".to_owned())?;
     let created_at = match values.created_at.as_deref() {
         Some(text) => timestamp(text)?,
         None => return Err("missing <createdAt>".to_owned()),

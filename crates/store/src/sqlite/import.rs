@@ -19,7 +19,8 @@ pub fn write_batch(txn: &Transaction<'_>, batch: &ImportBatch) -> Result<Vec<Imp
             add_alias(txn, &batch.site, alias, thread_id)?;
         }
     }
-    let mut thread_by_alias = txn.prepare_cached("SELECT thread_id FROM thread_aliases WHERE site = ?1 AND alias = ?2")?;
+    let mut thread_by_alias =
+        txn.prepare_cached("SELECT thread_id FROM thread_aliases WHERE site = ?1 AND alias = ?2")?;
     let mut outcomes = Vec::with_capacity(batch.comments.len());
     for item in &batch.comments {
         let alias = source_alias(&batch.source, &item.thread_source_id);

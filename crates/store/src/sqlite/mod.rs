@@ -174,7 +174,15 @@ fn create_in(txn: &Transaction<'_>, new: NewComment, pos: u64) -> Result<(Commen
             "INSERT INTO idempotency_keys (site, scope, key, request_hash, comment_id, position, created_ms) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
-        .execute(params![comment.site, claim.scope, claim.key, claim.request_hash, comment.id.0, pos as i64, now_ms])?;
+        .execute(params![
+            comment.site,
+            claim.scope,
+            claim.key,
+            claim.request_hash,
+            comment.id.0,
+            pos as i64,
+            now_ms
+        ])?;
     }
     let mut stored = new.comment;
     stored.thread_key = thread_key;
@@ -209,7 +217,9 @@ fn change_in(
     let current = comment_by_id(txn, id)?.ok_or(StoreError::NotFound)?;
     match &change {
         Change::SetState(_) if !viewer.admin => return Err(StoreError::Denied(Denied::NotAdmin)),
-        Change::SetState(_) if current.state == CommentState::Deleted => return Err(StoreError::Denied(Denied::Deleted)),
+        Change::SetState(_) if current.state == CommentState::Deleted => {
+            return Err(StoreError::Denied(Denied::Deleted))
+        }
         Change::SetState(_) => {}
         Change::Edit { .. } | Change::Delete => {
             authorize_change(&current, &viewer, now, edit_window_s).map_err(StoreError::Denied)?
@@ -230,7 +240,8 @@ fn change_in(
             .execute(params![id.0, now_ms])?;
         }
         Change::SetState(state) => {
-            txn.prepare_cached("UPDATE comments SET state = ?2 WHERE id = ?1")?.execute(params![id.0, state.as_str()])?;
+            txn.prepare_cached("UPDATE comments SET state = ?2 WHERE id = ?1")?
+                .execute(params![id.0, state.as_str()])?;
         }
     }
     comment_by_id(txn, id)?.ok_or(StoreError::NotFound)
@@ -291,7 +302,11 @@ impl Store for SqliteStore {
                  WHERE t.site = ?1 GROUP BY t.id ORDER BY latest DESC NULLS LAST, t.key LIMIT ?2",
             )?;
             let rows = statement.query_map(params![site, limit as i64], |row| {
-                Ok(ThreadSummary { key: row.get(0)?, title: row.get(1)?, published_count: row.get::<_, i64>(2)?.max(0) as u64 })
+                Ok(ThreadSummary {
+                    key: row.get(0)?,
+                    title: row.get(1)?,
+                    published_count: row.get::<_, i64>(2)?.max(0) as u64,
+                })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })

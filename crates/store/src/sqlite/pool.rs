@@ -59,13 +59,10 @@ pub async fn submit_write<T: Send + 'static>(
     let job: WriteJob = Box::new(move |conn| {
         let _ = reply.send(work(conn));
     });
-    writer
-        .send_timeout(job, Duration::from_millis(queue_wait_ms_max))
-        .await
-        .map_err(|e| match e {
-            mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Unavailable("the write queue is full".into()),
-            mpsc::error::SendTimeoutError::Closed(_) => StoreError::Unavailable("the writer has stopped".into()),
-        })?;
+    writer.send_timeout(job, Duration::from_millis(queue_wait_ms_max)).await.map_err(|e| match e {
+        mpsc::error::SendTimeoutError::Timeout(_) => StoreError::Unavailable("the write queue is full".into()),
+        mpsc::error::SendTimeoutError::Closed(_) => StoreError::Unavailable("the writer has stopped".into()),
+    })?;
     replied.await.map_err(|_| StoreError::Internal("the write job ended without a reply".into()))?
 }
 

@@ -11,9 +11,7 @@ pub const COMMENT_COLUMNS: &str = "c.id, c.site, t.key, c.parent_id, c.text, c.t
      c.author, c.email, c.website, c.remote_addr, c.session_id, c.state, c.created_ms, c.edited_ms";
 
 pub fn ms_to_time(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| StoreError::Internal(format!("timestamp {ms} out of range")))
+    Utc.timestamp_millis_opt(ms).single().ok_or_else(|| StoreError::Internal(format!("timestamp {ms} out of range")))
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -66,7 +64,8 @@ impl RawComment {
             site: self.site,
             thread_key: self.thread_key,
             parent_id: self.parent_id.map(CommentId),
-            text_format: TextFormat::parse(&self.text_format).ok_or_else(|| corrupt("text format", &self.text_format))?,
+            text_format: TextFormat::parse(&self.text_format)
+                .ok_or_else(|| corrupt("text format", &self.text_format))?,
             text: self.text,
             html: self.html,
             author: self.author,
@@ -91,24 +90,26 @@ pub fn comment_by_id(conn: &Connection, id: CommentId) -> Result<Option<Comment>
 }
 
 /// A thread's row id and key, by key first and then by alias.
-pub fn find_thread(conn: &Connection, site: &str, lookup_keys: &[String]) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
+pub fn find_thread(
+    conn: &Connection,
+    site: &str,
+    lookup_keys: &[String],
+) -> Result<Option<(i64, String, Option<String>)>, StoreError> {
     let mut by_key = conn.prepare_cached("SELECT id, key, title FROM threads WHERE site = ?1 AND key = ?2")?;
     let mut by_alias = conn.prepare_cached(
         "SELECT t.id, t.key, t.title FROM thread_aliases a JOIN threads t ON t.id = a.thread_id \
          WHERE a.site = ?1 AND a.alias = ?2",
     )?;
     for key in lookup_keys {
-        let found = by_key
-            .query_row(params![site, key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?;
+        let found =
+            by_key.query_row(params![site, key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).optional()?;
         if found.is_some() {
             return Ok(found);
         }
     }
     for key in lookup_keys {
-        let found = by_alias
-            .query_row(params![site, key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-            .optional()?;
+        let found =
+            by_alias.query_row(params![site, key], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).optional()?;
         if found.is_some() {
             return Ok(found);
         }
@@ -179,7 +180,13 @@ pub fn insert_comment(
 }
 
 /// Finds or creates a thread by (site, key), keeping the first title it was given.
-pub fn upsert_thread(conn: &Connection, site: &str, key: &str, title: Option<&str>, now_ms: i64) -> Result<i64, StoreError> {
+pub fn upsert_thread(
+    conn: &Connection,
+    site: &str,
+    key: &str,
+    title: Option<&str>,
+    now_ms: i64,
+) -> Result<i64, StoreError> {
     let id = conn
         .prepare_cached(
             "INSERT INTO threads (site, key, title, created_ms) VALUES (?1, ?2, ?3, ?4) \
@@ -190,7 +197,9 @@ pub fn upsert_thread(conn: &Connection, site: &str, key: &str, title: Option<&st
 }
 
 pub fn add_alias(conn: &Connection, site: &str, alias: &str, thread_id: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO thread_aliases (site, alias, thread_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")?
-        .execute(params![site, alias, thread_id])?;
+    conn.prepare_cached(
+        "INSERT INTO thread_aliases (site, alias, thread_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![site, alias, thread_id])?;
     Ok(())
 }
