@@ -1,0 +1,423 @@
+//! The configuration: defaults, then a TOML file, then `AFTERWORD_*` variables, then CLI flags.
+//!
+//! Unknown keys are rejected everywhere (`deny_unknown_fields`), so a typo fails at start-up
+//! with the key's name instead of being silently ignored.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use api::{ApiConfig, Limits, RateLimits, SiteConfig};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use store::{SqliteConfig, Synchronous};
+
+pub const DATA_DIR_DEFAULT: &str = "./afterword-data";
+pub const LISTEN_DEFAULT: &str = "127.0.0.1:8080";
+const ENV_PREFIX: &str = "AFTERWORD_";
+
+/// Variables under the prefix that are not config keys (`CONFIG`, `LOG`), or whose values must
+/// stay raw strings: figment parses variable values, so an all-digit secret would become a
+/// number (and a long one a lossy float). Those are read verbatim instead; `DATA_DIR` and
+/// `LISTEN` also arrive as CLI flags, which clap reads from the same variables.
+const ENV_KEYS_NOT_PARSED: &[&str] = &["config", "log", "data_dir", "listen", "admin_token", "session_secret"];
+const ENV_STRINGS: &[(&str, &str)] =
+    &[("admin_token", "AFTERWORD_ADMIN_TOKEN"), ("session_secret", "AFTERWORD_SESSION_SECRET")];
+
+/// The shortest `session_secret` accepted: HMAC keys should hold at least 32 bytes.
+pub const SESSION_SECRET_BYTES_MIN: usize = 32;
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SynchronousSetting {
+    #[default]
+    Full,
+    Normal,
+}
+
+/// The `[sqlite]` table; defaults are `SqliteConfig::new`'s.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteSettings {
+    pub readers_max: usize,
+    pub read_wait_ms_max: u64,
+    pub write_queue_len_max: usize,
+    pub write_queue_wait_ms_max: u64,
+    pub busy_timeout_ms: u64,
+    pub synchronous: SynchronousSetting,
+    pub thread_rows_max: usize,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        let defaults = SqliteConfig::new(PathBuf::new());
+        Self {
+            readers_max: defaults.readers_max,
+            read_wait_ms_max: defaults.read_wait_ms_max,
+            write_queue_len_max: defaults.write_queue_len_max,
+            write_queue_wait_ms_max: defaults.write_queue_wait_ms_max,
+            busy_timeout_ms: defaults.busy_timeout_ms,
+            synchronous: match defaults.synchronous {
+                Synchronous::Full => SynchronousSetting::Full,
+                Synchronous::Normal => SynchronousSetting::Normal,
+            },
+            thread_rows_max: defaults.thread_rows_max,
+        }
+    }
+}
+
+/// The `[import]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImportSettings {
+    /// Records (threads and comments) written per transaction.
+    pub batch_rows_max: usize,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        Self { batch_rows_max: 5_000 }
+    }
+}
+
+/// The whole configuration, as the file spells it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "data_dir_default")]
+    pub data_dir: PathBuf,
+    /// `host:port`; a host name is resolved when binding.
+    #[serde(default = "listen_default")]
+    pub listen: String,
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// HMAC key for session tokens, shared by all app servers. Without it the key is kept in
+    /// `DATA_DIR/session.key`.
+    #[serde(default)]
+    pub session_secret: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub rate_limit: RateLimits,
+    /// Empty means one site, `default`, for the local demo (see `api_config`).
+    #[serde(default)]
+    pub sites: Vec<SiteConfig>,
+    #[serde(default)]
+    pub sqlite: SqliteSettings,
+    #[serde(default)]
+    pub import: ImportSettings,
+    #[serde(default = "shutdown_grace_ms_default")]
+    pub shutdown_grace_ms: u64,
+}
+
+fn data_dir_default() -> PathBuf {
+    PathBuf::from(DATA_DIR_DEFAULT)
+}
+
+fn listen_default() -> String {
+    LISTEN_DEFAULT.to_owned()
+}
+
+fn shutdown_grace_ms_default() -> u64 {
+    10_000
+}
+
+/// What the command line says about the configuration; `Some` overrides file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+impl Config {
+    /// Reads the file named by `--config` (if any) and the environment, then applies the flags.
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::new();
+        if let Some(file) = &overrides.config_file {
+            // `Toml::file` treats a missing file as empty; a file named on purpose must exist.
+            if !file.is_file() {
+                bail!("the config file {} does not exist or is not a file", file.display());
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(ENV_KEYS_NOT_PARSED));
+        for (key, variable) in ENV_STRINGS {
+            if let Ok(value) = std::env::var(variable) {
+                figment = figment.merge(Serialized::global(key, value));
+            }
+        }
+        let mut config = Config::from_figment(figment)?;
+        if let Some(data_dir) = &overrides.data_dir {
+            config.data_dir = data_dir.clone();
+        }
+        if let Some(listen) = &overrides.listen {
+            config.listen = listen.clone();
+        }
+        Ok(config)
+    }
+
+    /// Extracts and checks a configuration; the error names the offending key and its source.
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Config> {
+        let config: Config = figment.extract().map_err(|error| {
+            let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration: {}", lines.join("; "))
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let mut names = HashSet::new();
+        for site in &self.sites {
+            if site.name.trim().is_empty() {
+                bail!("invalid configuration: a [[sites]] entry has an empty name");
+            }
+            if !names.insert(site.name.as_str()) {
+                bail!("invalid configuration: site name {:?} is used twice in [[sites]]", site.name);
+            }
+        }
+        if let Some(secret) = &self.session_secret {
+            if secret.len() < SESSION_SECRET_BYTES_MIN {
+                bail!("invalid configuration: session_secret must be at least {SESSION_SECRET_BYTES_MIN} bytes long");
+            }
+        }
+        if self.import.batch_rows_max == 0 {
+            bail!("invalid configuration: import.batch_rows_max must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("afterword.sqlite3")
+    }
+
+    pub fn sqlite_config(&self) -> SqliteConfig {
+        let s = &self.sqlite;
+        SqliteConfig {
+            readers_max: s.readers_max,
+            read_wait_ms_max: s.read_wait_ms_max,
+            write_queue_len_max: s.write_queue_len_max,
+            write_queue_wait_ms_max: s.write_queue_wait_ms_max,
+            busy_timeout_ms: s.busy_timeout_ms,
+            synchronous: match s.synchronous {
+                SynchronousSetting::Full => Synchronous::Full,
+                SynchronousSetting::Normal => Synchronous::Normal,
+            },
+            thread_rows_max: s.thread_rows_max,
+            ..SqliteConfig::new(self.database_path())
+        }
+    }
+
+    /// The configured sites, or the one default site. Its allowed origins follow the address
+    /// the server really listens on (`bound`), so the demo page works on any port.
+    pub fn sites(&self, bound: Option<SocketAddr>) -> Vec<SiteConfig> {
+        if !self.sites.is_empty() {
+            return self.sites.clone();
+        }
+        let mut site = SiteConfig::default_site();
+        if let Some(bound) = bound {
+            site.origins = local_origins(bound);
+        }
+        vec![site]
+    }
+
+    /// The site an import writes to: the named one, or the first configured.
+    pub fn site(&self, name: Option<&str>) -> anyhow::Result<SiteConfig> {
+        let sites = self.sites(None);
+        let Some(name) = name else {
+            return sites.into_iter().next().context("no site is configured");
+        };
+        let known: Vec<String> = sites.iter().map(|s| s.name.clone()).collect();
+        sites
+            .into_iter()
+            .find(|s| s.name == name)
+            .with_context(|| format!("no site named {name:?} in the configuration (known: {})", known.join(", ")))
+    }
+
+    pub fn api_config(&self, bound: Option<SocketAddr>) -> ApiConfig {
+        ApiConfig {
+            limits: self.limits.clone(),
+            rate_limits: self.rate_limit.clone(),
+            sites: self.sites(bound),
+            admin_token: self.admin_token.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// Origins a browser uses to reach a server bound to `addr`: a loopback or wildcard address is
+/// reached as `127.0.0.1` and `localhost`.
+fn local_origins(addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        let ip = if addr.is_ipv4() { "127.0.0.1" } else { "[::1]" };
+        vec![format!("http://{ip}:{port}"), format!("http://localhost:{port}")]
+    } else {
+        vec![format!("http://{addr}")]
+    }
+}
+
+/// The session signing key: the configured secret, or 32 random bytes kept in
+/// `DATA_DIR/session.key` (mode 0600) so sessions survive a restart.
+pub fn session_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(secret) = &config.session_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("session.key");
+    match read_key(&path)? {
+        Some(key) => Ok(key),
+        None => create_key(&path),
+    }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= SESSION_SECRET_BYTES_MIN => Ok(Some(key)),
+        Ok(key) => bail!(
+            "{} holds {} bytes, fewer than {SESSION_SECRET_BYTES_MIN}: delete it to make a new key (this ends every session)",
+            path.display(),
+            key.len()
+        ),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read the session key {}", path.display())),
+    }
+}
+
+fn create_key(path: &Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let key: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        // Another process made it first: use theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return read_key(path)?.with_context(|| format!("{} vanished while being read", path.display()));
+        }
+        Err(error) => return Err(error).with_context(|| format!("cannot create the session key {}", path.display())),
+    };
+    file.write_all(&key)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write the session key {}", path.display()))?;
+    Ok(key.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> anyhow::Result<Config> {
+        Config::from_figment(Figment::new().merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_mode() {
+        let config = parse("").expect("empty config");
+        assert_eq!(config.data_dir, PathBuf::from(DATA_DIR_DEFAULT));
+        assert_eq!(config.listen, LISTEN_DEFAULT);
+        assert_eq!(config.shutdown_grace_ms, 10_000);
+        assert_eq!(config.import.batch_rows_max, 5_000);
+        assert_eq!(config.sites(None), vec![SiteConfig::default_site()]);
+        let default_bound: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
+        assert_eq!(config.sites(Some(default_bound)), vec![SiteConfig::default_site()]);
+        let sqlite = config.sqlite_config();
+        assert_eq!(sqlite.path, PathBuf::from(DATA_DIR_DEFAULT).join("afterword.sqlite3"));
+        assert_eq!(sqlite.synchronous, Synchronous::Full);
+    }
+
+    #[test]
+    fn tables_are_read() {
+        let config = parse(
+            r#"
+            listen = "0.0.0.0:9000"
+            trusted_proxies = ["10.0.0.1"]
+            log_format = "json"
+            shutdown_grace_ms = 500
+            [limits]
+            text_chars_max = 5
+            [sqlite]
+            synchronous = "normal"
+            readers_max = 2
+            [import]
+            batch_rows_max = 10
+            [[sites]]
+            name = "blog"
+            origins = ["https://blog.example.org"]
+            trailing_slash = "keep"
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(config.limits.text_chars_max, 5);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.sqlite_config().synchronous, Synchronous::Normal);
+        assert_eq!(config.sqlite_config().readers_max, 2);
+        assert_eq!(config.import.batch_rows_max, 10);
+        assert_eq!(config.site(None).expect("site").name, "blog");
+        assert!(config.site(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        for (toml, key) in [
+            ("[limits]\ntext_chars_maxx = 5", "text_chars_maxx"),
+            ("listne = \"x\"", "listne"),
+            ("[sqlite]\nreaders = 1", "readers"),
+            ("[[sites]]\nname = \"a\"\norigin = []", "origin"),
+        ] {
+            let error = parse(toml).expect_err(toml).to_string();
+            assert!(error.contains(key), "{toml}: {error}");
+        }
+    }
+
+    #[test]
+    fn site_names_are_unique_and_non_empty() {
+        let twice = parse("[[sites]]\nname = \"a\"\n[[sites]]\nname = \"a\"").expect_err("duplicate");
+        assert!(twice.to_string().contains("used twice"), "{twice}");
+        let empty = parse("[[sites]]\nname = \" \"").expect_err("empty");
+        assert!(empty.to_string().contains("empty name"), "{empty}");
+        let short = parse("session_secret = \"short\"").expect_err("short secret");
+        assert!(short.to_string().contains("session_secret"), "{short}");
+    }
+
+    #[test]
+    fn default_site_origins_follow_the_bound_address() {
+        let config = parse("").expect("empty config");
+        let bound: SocketAddr = "127.0.0.1:41234".parse().expect("addr");
+        assert_eq!(config.sites(Some(bound))[0].origins, ["http://127.0.0.1:41234", "http://localhost:41234"]);
+        let public: SocketAddr = "192.0.2.7:80".parse().expect("addr");
+        assert_eq!(config.sites(Some(public))[0].origins, ["http://192.0.2.7:80"]);
+    }
+
+    #[test]
+    fn session_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = parse("").expect("empty config");
+        config.data_dir = dir.path().to_owned();
+        let first = session_key(&config).expect("new key");
+        assert_eq!(first.len(), 32);
+        assert_eq!(session_key(&config).expect("kept key"), first);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("session.key")).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

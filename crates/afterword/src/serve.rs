@@ -1,0 +1,130 @@
+//! `afterword serve`: wires store, ids, clock, metrics and sessions into the API and runs it
+//! until SIGTERM or Ctrl-C, then drains.
+
+use std::future::IntoFuture;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use api::AppState;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use model::{IdGenerator, SessionSigner};
+use store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+
+/// How often histogram buckets are folded in, as the exporter asks its owner to do.
+const METRICS_UPKEEP_INTERVAL_MS: u64 = 5_000;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on, `host:port`; port 0 picks a free port [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR", env = "AFTERWORD_LISTEN")]
+    pub listen: Option<String>,
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = install_metrics()?;
+    let store = crate::open_store(&config).await?;
+    let mut ids = IdGenerator::new(0).context("node id 0 is out of range")?;
+    if let Some(last) = store.comment_id_max().await.context("cannot read the highest comment id")? {
+        ids.resume_after(last);
+    }
+    let signer = SessionSigner::new(&crate::config::session_key(&config)?);
+    let listener = bind(&config.listen).await?;
+    let bound =
+        listener.local_addr().with_context(|| format!("cannot read the address bound for {}", config.listen))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let state = AppState::new(store, config.api_config(Some(bound)), signer, ids, Arc::new(SystemClock), Some(metrics));
+    tracing::info!("listening on http://{bound}");
+    // Scripts read this line to learn the port when started with port 0.
+    // A reader that has gone away (`| head -1`) is no reason to stop serving.
+    let _ = writeln!(std::io::stdout().lock(), "listening on http://{bound}");
+    serve_until_signal(listener, state, Duration::from_millis(config.shutdown_grace_ms)).await
+}
+
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(METRICS_UPKEEP_INTERVAL_MS));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    match TcpListener::bind(listen).await {
+        Ok(listener) => Ok(listener),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::bail!("cannot listen on {listen}: address in use")
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot listen on {listen}")),
+    }
+}
+
+/// Serves until a signal; then fails `/readyz`, stops accepting and gives requests in flight
+/// `grace` to finish. Connections still open after that are dropped.
+async fn serve_until_signal(listener: TcpListener, state: AppState, grace: Duration) -> anyhow::Result<()> {
+    let (draining_tx, mut draining_rx) = watch::channel(false);
+    let draining_state = state.clone();
+    let shutdown = async move {
+        let signal = shutdown_signal().await;
+        tracing::info!("{signal}: draining, in-flight requests get {} ms", grace.as_millis());
+        draining_state.begin_draining();
+        let _ = draining_tx.send(true);
+    };
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown).into_future();
+    let grace_over = async move {
+        if draining_rx.wait_for(|draining| *draining).await.is_err() {
+            // The server ended without a signal; `select!` takes its branch.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served.context("the server failed")?,
+        () = grace_over => tracing::warn!("requests still in flight after {} ms were dropped", grace.as_millis()),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C (SIGINT) and names which came.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            },
+            Err(error) => {
+                tracing::warn!("cannot listen for SIGTERM ({error}); only Ctrl-C stops the server");
+                ctrl_c().await
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ctrl_c().await
+    }
+}
+
+async fn ctrl_c() -> &'static str {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::warn!("cannot listen for Ctrl-C ({error}); stop the server with a kill");
+        std::future::pending::<()>().await;
+    }
+    "Ctrl-C"
+}
