@@ -37,7 +37,13 @@ pub fn compose(draft: Draft<'_>, limits: &FieldLimits) -> Result<Comment, FieldE
     let (text, html) = if deleted {
         (String::new(), String::new())
     } else {
-        (draft.text.to_owned(), render_html(draft.text, draft.text_format))
+        // Imported HTML is kept even when nothing visible survives sanitising (an old video
+        // embed, say): dropping it would lose the reply structure around it.
+        let html = match draft.text_format {
+            TextFormat::Markdown => render_checked(draft.text, draft.text_format)?,
+            TextFormat::Html => render_html(draft.text, draft.text_format),
+        };
+        (draft.text.to_owned(), html)
     };
     Ok(Comment {
         id: draft.id,
@@ -56,6 +62,36 @@ pub fn compose(draft: Draft<'_>, limits: &FieldLimits) -> Result<Comment, FieldE
         created_at: draft.created_at,
         edited_at: None,
     })
+}
+
+/// Renders text and refuses text that sanitises to nothing a reader could see (a comment
+/// made only of `<script>` would otherwise be published blank).
+pub fn render_checked(text: &str, format: TextFormat) -> Result<String, FieldError> {
+    let html = render_html(text, format);
+    if !has_visible_content(&html) {
+        return Err(FieldError::new("text", "has nothing visible left after removing unsafe HTML"));
+    }
+    Ok(html)
+}
+
+fn has_visible_content(html: &str) -> bool {
+    let mut in_tag = false;
+    let mut rest = html;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                if rest.starts_with("<img") || rest.starts_with("<hr") {
+                    return true;
+                }
+                in_tag = true;
+            }
+            '>' => in_tag = false,
+            c if !in_tag && !c.is_whitespace() => return true,
+            _ => {}
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    false
 }
 
 /// The time source. Only the binary reads the real clock; tests pass a fixed or stepped one.
@@ -92,6 +128,16 @@ mod tests {
         assert_eq!(comment.html, "<p><em>hi</em></p>\n");
         assert_eq!(comment.text, "*hi*");
         assert_eq!(comment.author.as_deref(), Some("Ann"));
+    }
+
+    #[test]
+    fn text_that_sanitises_to_nothing_is_refused() {
+        for text in ["<script>alert(1)</script>", "<iframe src=x></iframe>", "<div></div>", "<p> </p>"] {
+            let err = compose(draft(text, CommentState::Published), &FieldLimits::default()).unwrap_err();
+            assert_eq!(err.field, "text", "{text}");
+        }
+        assert!(render_checked("---", TextFormat::Markdown).is_ok(), "a rule is visible");
+        assert!(render_checked("&amp;", TextFormat::Html).is_ok());
     }
 
     #[test]

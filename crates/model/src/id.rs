@@ -54,6 +54,9 @@ pub enum IdError {
     NodeOutOfRange(u16),
     #[error("4096 ids were generated in this millisecond; retry in the next one")]
     SequenceExhausted,
+    /// The server's node-id lease is not held (lost, expired, not yet re-acquired).
+    #[error("no node-id lease is held; refusing to generate ids")]
+    NotLeased,
 }
 
 /// Makes ids for one node. The caller passes the current time in, so tests control the clock.

@@ -15,7 +15,7 @@ pub mod tree;
 pub mod validate;
 
 pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
-pub use compose::{compose, Clock, Draft};
+pub use compose::{compose, render_checked, Clock, Draft};
 pub use id::{CommentId, IdError, IdGenerator};
 pub use position::{Position, StoreId};
 pub use routing::{decide, Decision, ReadContext, ReplicaView, Strategy};

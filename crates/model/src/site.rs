@@ -53,19 +53,35 @@ pub fn normalize_thread_key(input: &str, rules: &ThreadKeyRules) -> Result<Strin
         return Err(FieldError::new("thread", "must not contain control characters"));
     }
     let lower = input.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        let url = Url::parse(input).map_err(|_| FieldError::new("thread", "is not a valid URL"))?;
-        return Ok(path_key(url.path(), url.query(), rules));
+    let url = if lower.starts_with("http://") || lower.starts_with("https://") {
+        Url::parse(input).map_err(|_| FieldError::new("thread", "is not a valid URL"))?
+    } else if input.starts_with("//") {
+        // A scheme-relative URL (`//host/path`).
+        Url::parse(&format!("http:{input}")).map_err(|_| FieldError::new("thread", "is not a valid URL"))?
+    } else if input.starts_with('/') && !input.starts_with("//") {
+        // Resolving against a placeholder base normalises `.`/`..` segments and encoding the
+        // same way a browser does for the page's own URL.
+        let base =
+            Url::parse("http://afterword.invalid/").map_err(|_| FieldError::new("thread", "is not a valid path"))?;
+        base.join(input).map_err(|_| FieldError::new("thread", "is not a valid path"))?
+    } else {
+        // An opaque identifier (e.g. a CMS post id) is kept as given.
+        return Ok(input.to_owned());
+    };
+    Ok(path_key(&decoded_path(url.path()), url.query(), rules))
+}
+
+/// `/caf%C3%A9` and `/café` are one page: percent-escapes are decoded where that is
+/// unambiguous (valid UTF-8, and no escaped `/`, `?`, `#` or `%`).
+fn decoded_path(path: &str) -> String {
+    match percent_encoding::percent_decode_str(path).decode_utf8() {
+        Ok(decoded)
+            if !decoded.contains(['?', '#', '%']) && decoded.matches('/').count() == path.matches('/').count() =>
+        {
+            decoded.into_owned()
+        }
+        _ => path.to_owned(),
     }
-    if input.starts_with('/') {
-        let (path, query) = match input.split_once('#').map_or(input, |(before, _)| before).split_once('?') {
-            Some((path, query)) => (path, Some(query)),
-            None => (input.split_once('#').map_or(input, |(before, _)| before), None),
-        };
-        return Ok(path_key(path, query, rules));
-    }
-    // An opaque identifier (e.g. a CMS post id) is kept as given.
-    Ok(input.to_owned())
 }
 
 fn path_key(path: &str, query: Option<&str>, rules: &ThreadKeyRules) -> String {
@@ -78,7 +94,8 @@ fn path_key(path: &str, query: Option<&str>, rules: &ThreadKeyRules) -> String {
     if rules.query == QueryRule::Keep {
         if let Some(query) = query.filter(|q| !q.is_empty()) {
             let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
-            pairs.sort_unstable();
+            // By name only, and stable: repeated parameters keep their order (`a=1&a=0`).
+            pairs.sort_by_key(|pair| pair.split_once('=').map_or(*pair, |(name, _)| name));
             if !pairs.is_empty() {
                 key.push('?');
                 key.push_str(&pairs.join("&"));
@@ -113,6 +130,15 @@ mod tests {
         assert_eq!(key("http://x.org/?p=198&b=1"), "/?b=1&p=198");
         assert_eq!(key("/?p=198#c"), "/?p=198");
         assert_eq!(key("post-42"), "post-42");
+        assert_eq!(key("/a/./b/../c"), "/a/c");
+        assert_eq!(key("/pat1010%e2%80%94radix"), "/pat1010—radix");
+        assert_eq!(key("/pat1010%E2%80%94radix"), "/pat1010—radix");
+        assert_eq!(key("/pat1010—radix"), "/pat1010—radix");
+        assert_eq!(key("http://x.org/caf%C3%A9/"), "/café");
+        assert_eq!(key("/%6Eorm"), "/norm");
+        assert_eq!(key("//x.org/norm/"), "/norm");
+        assert_eq!(key("/a%2Fb"), "/a%2Fb", "an escaped slash stays escaped");
+        assert_eq!(key("/?a=1&a=0&0=z"), "/?0=z&a=1&a=0");
     }
 
     #[test]

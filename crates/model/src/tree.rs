@@ -1,23 +1,31 @@
-//! What of a thread a viewer sees: visibility, tombstones, and the reply tree.
+//! What of a thread a viewer sees: visibility, tombstones, placeholders, and the reply tree.
 //!
-//! Rules: a comment is shown only if the viewer may see it and its parent is shown (so a
-//! visible reply always has a visible parent); a deleted comment is shown as a tombstone only
-//! while some shown comment replies to it.
+//! Rules: a comment is *shown in full* when the viewer may see it, it is not deleted, and its
+//! chain of parents is complete in the thread. Every ancestor of a comment shown in full is
+//! shown too — in full if the viewer may see it, otherwise as a placeholder the view redacts
+//! (a tombstone for a deleted comment, an empty "hidden"/"pending" node for a moderated one).
+//! So a visible reply always has a visible parent, and a moderator hiding a comment does not
+//! make the replies under it vanish. Anything else is not shown.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::comment::{Comment, CommentState, Viewer};
 use crate::id::CommentId;
 
-/// The comments of one thread this viewer sees, in the input order (`(created_at, id)`).
+/// The comments of one thread this viewer sees (in full or as placeholders), in input order
+/// (`(created_at, id)`). Use `Viewer::may_see` to tell the two apart.
 pub fn visible_comments<'a>(all: &'a [Comment], viewer: &Viewer) -> Vec<&'a Comment> {
     let by_id: HashMap<CommentId, &Comment> = all.iter().map(|c| (c.id, c)).collect();
-    let mut shown_memo: HashMap<CommentId, bool> = HashMap::with_capacity(all.len());
-    let reachable: Vec<&Comment> = all.iter().filter(|c| chain_visible(c, viewer, &by_id, &mut shown_memo)).collect();
-    // A tombstone stays while a shown non-deleted comment descends from it.
-    let mut keep: HashSet<CommentId> = HashSet::with_capacity(reachable.len());
-    for comment in reachable.iter().filter(|c| c.state != CommentState::Deleted) {
-        let mut current = Some(*comment);
+    let mut complete_memo: HashMap<CommentId, bool> = HashMap::with_capacity(all.len());
+    let mut keep: HashSet<CommentId> = HashSet::with_capacity(all.len());
+    for comment in all {
+        let shown_in_full = viewer.may_see(comment)
+            && comment.state != CommentState::Deleted
+            && chain_complete(comment, &by_id, &mut complete_memo);
+        if !shown_in_full {
+            continue;
+        }
+        let mut current = Some(comment);
         while let Some(c) = current {
             if !keep.insert(c.id) {
                 break;
@@ -25,42 +33,31 @@ pub fn visible_comments<'a>(all: &'a [Comment], viewer: &Viewer) -> Vec<&'a Comm
             current = c.parent_id.and_then(|p| by_id.get(&p).copied());
         }
     }
-    reachable.into_iter().filter(|c| keep.contains(&c.id)).collect()
+    all.iter().filter(|c| keep.contains(&c.id)).collect()
 }
 
-fn chain_visible(
+/// Whether every parent up to the root is in the thread (iteratively: chains can be deep).
+fn chain_complete(
     comment: &Comment,
-    viewer: &Viewer,
     by_id: &HashMap<CommentId, &Comment>,
     memo: &mut HashMap<CommentId, bool>,
 ) -> bool {
-    // Iterative walk up the ancestors: reply chains can be deep and must not overflow the stack.
     let mut chain = Vec::new();
-    let mut current = Some(comment);
-    let mut verdict = true;
-    while let Some(c) = current {
-        if let Some(&known) = memo.get(&c.id) {
-            verdict = known;
-            break;
+    let mut current = comment;
+    let verdict = loop {
+        if let Some(&known) = memo.get(&current.id) {
+            break known;
         }
-        if !viewer.may_see(c) || chain.len() > by_id.len() {
-            verdict = false;
-            chain.push(c.id);
-            break;
-        }
-        chain.push(c.id);
-        current = match c.parent_id {
-            None => None,
+        chain.push(current.id);
+        match current.parent_id {
+            None => break true,
             Some(parent) => match by_id.get(&parent) {
-                Some(p) => Some(*p),
-                None => {
-                    verdict = false;
-                    break;
-                }
+                // A cycle (corrupt data) counts as incomplete rather than looping forever.
+                Some(p) if chain.len() <= by_id.len() => current = p,
+                _ => break false,
             },
-        };
-    }
-    // Everything below a hidden ancestor is hidden; the first failing node itself is too.
+        }
+    };
     for id in chain {
         memo.insert(id, verdict);
     }
@@ -119,14 +116,29 @@ mod tests {
     }
 
     #[test]
-    fn pending_subtrees_follow_their_root() {
-        let all = vec![c(1, None, Published, 1), c(2, Some(1), Pending, 2), c(3, Some(2), Published, 2)];
+    fn moderated_parents_become_placeholders_for_visible_replies() {
+        let all = vec![
+            c(1, None, Published, 1),
+            c(2, Some(1), Pending, 2),
+            c(3, Some(2), Published, 2),
+            c(4, None, Hidden, 1),
+        ];
         let stranger = Viewer::default();
-        assert_eq!(ids(visible_comments(&all, &stranger)), vec![1]);
+        let shown = visible_comments(&all, &stranger);
+        assert_eq!(ids(shown.clone()), vec![1, 2, 3], "the pending parent stays as a placeholder");
+        assert!(!stranger.may_see(shown[1]), "and the viewer may not see its content");
         let author = Viewer { session_id: Some(SessionId(2)), admin: false };
         assert_eq!(ids(visible_comments(&all, &author)), vec![1, 2, 3]);
         let admin = Viewer { session_id: None, admin: true };
-        assert_eq!(ids(visible_comments(&all, &admin)), vec![1, 2, 3]);
+        assert_eq!(ids(visible_comments(&all, &admin)), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn pending_replies_are_for_their_author() {
+        let all = vec![c(1, None, Published, 1), c(2, Some(1), Pending, 2), c(3, Some(2), Pending, 2)];
+        assert_eq!(ids(visible_comments(&all, &Viewer::default())), vec![1]);
+        let author = Viewer { session_id: Some(SessionId(2)), admin: false };
+        assert_eq!(ids(visible_comments(&all, &author)), vec![1, 2, 3]);
     }
 
     #[test]
