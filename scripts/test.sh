@@ -16,6 +16,8 @@ phase() {
 need_apt=()
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# Real PostgreSQL for the store tests, the cluster harness and `afterword up` (Debian's 15).
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need_apt+=(postgresql-15)
 if [ ${#need_apt[@]} -gt 0 ]; then
   phase "installing ${need_apt[*]}"
   if [ "$(id -u)" -eq 0 ]; then
@@ -36,6 +38,35 @@ cargo build --workspace --locked
 
 phase "cargo test"
 cargo test --workspace --locked
+
+# The API suite again on PostgreSQL: the same tests must pass against both stores, and a
+# PostgreSQL run that executed fewer of them than the SQLite run is a failure.
+phase "API suite: SQLite vs PostgreSQL"
+suite=()
+for file in crates/api/tests/*.rs; do
+  name=$(basename "$file" .rs)
+  # postgres.rs is PostgreSQL-only and already ran above.
+  [ "$name" = postgres ] || suite+=(--test "$name")
+done
+# Runs the suite on one store; prints how many tests passed (the whole log if any failed).
+run_suite() {
+  local log; log=$(mktemp)
+  if ! AFTERWORD_TEST_STORE="$1" cargo test -p api --locked "${suite[@]}" >"$log" 2>&1; then
+    cat "$log" >&2; rm -f "$log"
+    echo "the API suite failed on $1" >&2
+    return 1
+  fi
+  grep -E '^test result:' "$log" >&2 || true
+  awk '/^test result: ok\./ { n += $4 } END { print n + 0 }' "$log"
+  rm -f "$log"
+}
+sqlite_passed=$(run_suite sqlite)
+postgres_passed=$(run_suite postgres)
+printf 'API suite: %d passed on SQLite, %d on PostgreSQL\n' "$sqlite_passed" "$postgres_passed"
+if [ "$postgres_passed" -lt "$sqlite_passed" ] || [ "$sqlite_passed" -eq 0 ]; then
+  echo "the PostgreSQL run executed fewer API tests than the SQLite run" >&2
+  exit 1
+fi
 
 if [ -x widget/run-tests.sh ]; then
   phase "browser tests (headless Chromium)"

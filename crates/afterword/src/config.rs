@@ -82,11 +82,27 @@ impl Default for SqliteSettings {
 pub struct ImportSettings {
     /// Records (threads and comments) written per transaction.
     pub batch_rows_max: usize,
+    /// The longest text one field of an export (a message, a title) may have; longer records
+    /// are skipped with their reason.
+    pub field_bytes_max: usize,
+    /// The longest line of a JSON lines export; a longer line is skipped unread.
+    pub line_bytes_max: usize,
+    /// Skipped records listed (with reasons) in the summary; all are counted.
+    pub skipped_listed_max: usize,
+    /// Orphans listed in the summary; all are counted.
+    pub orphans_listed_max: usize,
 }
 
 impl Default for ImportSettings {
     fn default() -> Self {
-        Self { batch_rows_max: 5_000 }
+        let limits = import::ReadLimits::default();
+        Self {
+            batch_rows_max: 5_000,
+            field_bytes_max: limits.field_bytes_max,
+            line_bytes_max: limits.line_bytes_max,
+            skipped_listed_max: 10_000,
+            orphans_listed_max: 10_000,
+        }
     }
 }
 
@@ -118,6 +134,9 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     #[serde(default)]
     pub sqlite: SqliteSettings,
+    /// Set `[postgres].url` to use PostgreSQL instead of the embedded SQLite file.
+    #[serde(default)]
+    pub postgres: crate::backend::PostgresSettings,
     #[serde(default)]
     pub import: ImportSettings,
     #[serde(default = "shutdown_grace_ms_default")]
@@ -196,8 +215,12 @@ impl Config {
                 bail!("invalid configuration: session_secret must be at least {SESSION_SECRET_BYTES_MIN} bytes long");
             }
         }
+        self.postgres.check()?;
         if self.import.batch_rows_max == 0 {
             bail!("invalid configuration: import.batch_rows_max must be at least 1");
+        }
+        if self.import.field_bytes_max == 0 || self.import.line_bytes_max == 0 {
+            bail!("invalid configuration: import.field_bytes_max and import.line_bytes_max must be at least 1");
         }
         Ok(())
     }

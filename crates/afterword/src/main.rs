@@ -1,9 +1,12 @@
-//! The `afterword` binary: reads the configuration and runs one role (`serve`, `import`, `migrate`).
+//! The `afterword` binary: reads the configuration and runs one role (`serve`, `import`,
+//! `migrate`, `up`).
 
+mod backend;
 mod clock;
 mod config;
 mod import;
 mod serve;
+mod up;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -42,6 +45,11 @@ enum Command {
     Import(import::ImportArgs),
     /// Applies database schema migrations, prints the schema version and exits.
     Migrate,
+    /// Runs a whole local cluster: a PostgreSQL primary, streaming replicas and app servers.
+    ///
+    /// Prints one line per process, role then address, once all are ready; writes
+    /// DATA_DIR/cluster.json; Ctrl-C or SIGTERM stops everything it started.
+    Up(up::UpArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +66,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(args) => args.listen.clone(),
-        Command::Import(_) | Command::Migrate => None,
+        Command::Import(_) | Command::Migrate | Command::Up(_) => None,
     };
     let overrides = Overrides { config_file: cli.config, data_dir: cli.data_dir, listen };
     let config = Config::load(&overrides)?;
@@ -69,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => runtime.block_on(serve::run(config)).map(|()| ExitCode::SUCCESS),
         Command::Import(args) => import::run(&runtime, &config, &args),
         Command::Migrate => runtime.block_on(migrate(&config)).map(|()| ExitCode::SUCCESS),
+        Command::Up(args) => runtime.block_on(up::run(&config, overrides.config_file.clone(), args)),
     }
 }
 
@@ -100,6 +109,16 @@ async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
+    if let Some(url) = &config.postgres.url {
+        let shown = store::postgres::redact(url);
+        let store = store::PostgresStore::open(config.postgres.store_config(url))
+            .await
+            .with_context(|| format!("cannot open the PostgreSQL store at {shown}"))?;
+        drop(store);
+        let version = store::postgres::schema_version_latest();
+        writeln!(std::io::stdout().lock(), "{shown}: schema version {version}").context("cannot write to stdout")?;
+        return Ok(());
+    }
     let store = open_store(config).await?;
     drop(store);
     let version = store::sqlite::schema_version_latest();

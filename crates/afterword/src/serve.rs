@@ -10,11 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use api::AppState;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use model::{IdGenerator, SessionSigner};
-use store::Store;
+use model::SessionSigner;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::backend;
 use crate::clock::SystemClock;
 use crate::config::Config;
 
@@ -26,26 +26,32 @@ pub struct ServeArgs {
     /// Address to listen on, `host:port`; port 0 picks a free port [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", env = "AFTERWORD_LISTEN")]
     pub listen: Option<String>,
+    /// Read strategy: causal (default), primary, eventual or sticky:<duration>. Accepted now
+    /// but without effect: every read goes to the primary until replica routing arrives.
+    #[arg(long, value_name = "STRATEGY")]
+    pub strategy: Option<String>,
+    /// Honour an `Afterword-Read-Strategy` request header (for `afterword check`). Accepted
+    /// now but without effect until replica routing arrives.
+    #[arg(long)]
+    pub allow_strategy_override: bool,
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
-    let store = crate::open_store(&config).await?;
-    let mut ids = IdGenerator::new(0).context("node id 0 is out of range")?;
-    if let Some(last) = store.comment_id_max().await.context("cannot read the highest comment id")? {
-        ids.resume_after(last);
-    }
+    let backend::Opened { store, ids, lease } = backend::open(&config).await?;
     let signer = SessionSigner::new(&crate::config::session_key(&config)?);
     let listener = bind(&config.listen).await?;
     let bound =
         listener.local_addr().with_context(|| format!("cannot read the address bound for {}", config.listen))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    tracing::info!(store = %lease.describe(), "store open");
     let state = AppState::new(store, config.api_config(Some(bound)), signer, ids, Arc::new(SystemClock), Some(metrics));
     tracing::info!("listening on http://{bound}");
     // Scripts read this line to learn the port when started with port 0.
     // A reader that has gone away (`| head -1`) is no reason to stop serving.
     let _ = writeln!(std::io::stdout().lock(), "listening on http://{bound}");
-    serve_until_signal(listener, state, Duration::from_millis(config.shutdown_grace_ms)).await
+    let served = serve_until_signal(listener, state, Duration::from_millis(config.shutdown_grace_ms)).await;
+    lease.release().await;
+    served
 }
 
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {

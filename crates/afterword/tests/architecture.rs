@@ -9,9 +9,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("model", &[]),
     ("import", &["model"]),
     ("store", &["model"]),
-    ("api", &["model", "store"]),
-    ("afterword", &["model", "store", "import", "api"]),
+    ("api", &["model", "store", "testkit"]),
+    ("afterword", &["model", "store", "import", "api", "testkit"]),
+    ("testkit", &["store"]),
 ];
+
+/// Crates that may only ever be dev-dependencies.
+const DEV_ONLY: &[&str] = &["testkit"];
 
 fn manifest(crate_name: &str) -> toml::Table {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(crate_name).join("Cargo.toml");
@@ -54,6 +58,21 @@ fn dependencies_point_toward_model() {
         }
     }
     assert!(violations.is_empty(), "forbidden crate edges: {:?}", violations.keys().collect::<Vec<_>>());
+}
+
+#[test]
+fn the_test_harness_is_a_dev_dependency_only() {
+    for (name, _) in ALLOWED {
+        let table = manifest(name);
+        for section in ["dependencies", "build-dependencies"] {
+            for dev_only in DEV_ONLY {
+                assert!(
+                    !dependencies(&table, section).contains(&dev_only.to_string()),
+                    "{name} has {dev_only} in [{section}]"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -64,7 +64,8 @@ async fn the_163_comment_thread_is_served_by_path_url_and_disqus_id() {
         assert_eq!(count_tree(&tree["comments"]), 163, "{thread}");
     }
     let flat = get(&router, &format!("/api/v1/comments?thread={key}&format=flat&limit=1000")).await;
-    let times: Vec<&str> = flat["comments"].as_array().expect("list").iter().filter_map(|c| c["created_at"].as_str()).collect();
+    let times: Vec<&str> =
+        flat["comments"].as_array().expect("list").iter().filter_map(|c| c["created_at"].as_str()).collect();
     let mut sorted = times.clone();
     sorted.sort();
     assert_eq!(times, sorted, "imported comments keep their original times, in order");

@@ -46,12 +46,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let field = if path == "." { backticked_name(&message) } else { Some(path) };
         match inner.classify() {
             serde_json::error::Category::Data => ApiError::Unprocessable { message, field },
-            _ => ApiError::BadRequest { field: None, message: format!("body is not valid JSON: {}", clean_serde_message(&inner.to_string())) },
+            _ => ApiError::BadRequest {
+                field: None,
+                message: format!("body is not valid JSON: {}", clean_serde_message(&inner.to_string())),
+            },
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|_| ApiError::BadRequest { field: None, message: "body has trailing data after the JSON value".into() })?;
+    deserializer.end().map_err(|_| ApiError::BadRequest {
+        field: None,
+        message: "body has trailing data after the JSON value".into(),
+    })?;
     Ok(value)
 }
 

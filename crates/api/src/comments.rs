@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use store::{Change, Created, IdempotencyClaim, NewComment};
 
 use crate::body::JsonBody;
+use crate::cache::AcceptsGzip;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::listing::{list_thread, ListQuery};
@@ -84,6 +85,9 @@ pub async fn create(
         created_at: now,
     };
     let comment = compose(draft, &state.field_limits(site))?;
+    if !model::text::has_visible_content(&comment.html) {
+        return Err(FieldError::new("text", "has nothing visible left after removing unsafe HTML").into());
+    }
     let idempotency = idempotency_key.map(|key| IdempotencyClaim {
         scope: match context.session {
             Some(existing) => format!("session:{}", existing.to_hex()),
@@ -100,6 +104,8 @@ pub async fn create(
         Created::New(written) => (written, false),
         Created::Replayed(written) => (written, true),
     };
+    // Read cache (issue 4): this thread's cached lists no longer hold every comment.
+    inner.read_cache.invalidate_thread(&written.value.site, &written.value.thread_key);
     metrics::counter!("afterword_comments_created_total", "replayed" => if replayed { "true" } else { "false" })
         .increment(1);
     // A replay answers for the session that wrote the original comment.
@@ -118,15 +124,9 @@ fn idempotency_key(headers: &HeaderMap, chars_max: usize) -> Result<Option<Strin
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .map_err(|_| ApiError::bad_field("Idempotency-Key", "must be printable ASCII"))?
-        .trim();
+    let key = value.to_str().map_err(|_| ApiError::bad_field("Idempotency-Key", "must be printable ASCII"))?.trim();
     if key.is_empty() || key.len() > chars_max {
-        return Err(ApiError::bad_field(
-            "Idempotency-Key",
-            format!("must be 1 to {chars_max} characters"),
-        ));
+        return Err(ApiError::bad_field("Idempotency-Key", format!("must be 1 to {chars_max} characters")));
     }
     Ok(Some(key.to_owned()))
 }
@@ -140,10 +140,11 @@ fn request_hash(request: &CreateRequest) -> String {
 pub async fn list(
     State(state): State<AppState>,
     context: RequestContext,
+    gzip: AcceptsGzip,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
-    list_thread(&state, &context, query).await
+    list_thread(&state, &context, query, gzip).await
 }
 
 pub async fn get_one(
@@ -154,10 +155,7 @@ pub async fn get_one(
     let id = parse_id(&id)?;
     let read = state.inner.store.comment(id, context.seen).await?;
     let viewer = context.viewer();
-    let comment = read
-        .value
-        .filter(|c| viewer.may_see(c))
-        .ok_or(ApiError::NotFound("comment not found"))?;
+    let comment = read.value.filter(|c| viewer.may_see(c)).ok_or(ApiError::NotFound("comment not found"))?;
     let body = CommentResponse {
         comment: CommentView::new(&comment, &viewer),
         position: read.position.max_same_store(context.seen).to_string(),
@@ -188,7 +186,7 @@ pub async fn patch(
             let current = current.ok_or(ApiError::NotFound("comment not found"))?;
             let site = state.site(Some(&current.site))?;
             model::validate::check_text(&text, state.field_limits(site).text_chars_max)?;
-            let html = model::render_html(&text, current.text_format);
+            let html = model::render_checked(&text, current.text_format)?;
             Change::Edit { text, html }
         }
         (None, Some(wanted)) => Change::SetState(parse_settable_state(&wanted)?),
@@ -220,10 +218,9 @@ async fn change_and_respond(
     }
     let viewer = context.viewer();
     let now = inner.clock.now();
-    let written = inner
-        .store
-        .change_comment(id, change, viewer, now, inner.config.limits.edit_window_s)
-        .await?;
+    let written = inner.store.change_comment(id, change, viewer, now, inner.config.limits.edit_window_s).await?;
+    // Read cache (issue 4): the edited, deleted or moderated comment is in cached lists.
+    inner.read_cache.invalidate_thread(&written.value.site, &written.value.thread_key);
     let body = CommentResponse {
         comment: CommentView::new(&written.value, &viewer),
         position: written.position.max_same_store(context.seen).to_string(),

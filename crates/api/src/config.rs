@@ -27,6 +27,14 @@ pub struct Limits {
     pub page_threads_max: usize,
     pub request_timeout_ms: u64,
     pub position_header_bytes_max: usize,
+    /// How long an anonymous thread list may be served from the read cache. Bounds how stale
+    /// another server's writes can look here; this server's own writes invalidate at once.
+    /// 0 turns the cache off.
+    pub cache_ttl_ms: u64,
+    /// Memory for the read cache: JSON and gzip bodies together. 0 turns the cache off.
+    pub cache_bytes_max: u64,
+    /// A thread list whose JSON is larger than this is served but not cached.
+    pub cache_entry_bytes_max: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +56,9 @@ impl Default for Limits {
             page_threads_max: 1_000,
             request_timeout_ms: 10_000,
             position_header_bytes_max: 256,
+            cache_ttl_ms: 10_000,
+            cache_bytes_max: 64 * 1024 * 1024,
+            cache_entry_bytes_max: 4 * 1024 * 1024,
         }
     }
 }

@@ -80,12 +80,8 @@ pub fn client_address(socket: Option<IpAddr>, headers: &HeaderMap, trusted: &[Ip
 
 /// Values of a header, then of a cookie with the same meaning.
 fn header_or_cookie(headers: &HeaderMap, header_name: &str, cookie_name: &str) -> Vec<String> {
-    let mut values: Vec<String> = headers
-        .get_all(header_name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .collect();
+    let mut values: Vec<String> =
+        headers.get_all(header_name).iter().filter_map(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).collect();
     for cookie_header in headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()) {
         for pair in cookie_header.split(';') {
             if let Some((name, value)) = pair.trim().split_once('=') {
@@ -104,11 +100,7 @@ fn admin_from_headers(headers: &HeaderMap, admin_token: Option<&str>) -> Result<
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(false);
     };
-    let presented = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
+    let presented = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or(ApiError::Unauthorized)?;
     let Some(expected) = admin_token else {
         return Err(ApiError::Unauthorized);
     };

@@ -78,7 +78,8 @@ pub async fn threads(
     context: RequestContext,
     query: Result<axum::extract::Query<ThreadsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::extract::Query(query) = query.map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
     let threads_max = state.inner.config.limits.page_threads_max;
     let limit = match query.limit.as_deref() {
         None => threads_max.min(100),
@@ -90,11 +91,8 @@ pub async fn threads(
     };
     let site = state.site(query.site.as_deref())?;
     let read = state.inner.store.threads(&site.name, limit).await?;
-    let threads = read
-        .value
-        .into_iter()
-        .map(|t| ThreadItem { key: t.key, title: t.title, count: t.published_count })
-        .collect();
+    let threads =
+        read.value.into_iter().map(|t| ThreadItem { key: t.key, title: t.title, count: t.published_count }).collect();
     let body = ThreadsResponse { threads, position: read.position.max_same_store(context.seen).to_string() };
     json_response(StatusCode::OK, &body, Some(read.position), &context, None)
 }

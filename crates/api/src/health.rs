@@ -10,7 +10,11 @@ use axum::response::{IntoResponse, Response};
 use crate::state::AppState;
 
 pub async fn healthz() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], r#"{"status":"ok"}"#)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        r#"{"status":"ok"}"#,
+    )
         .into_response()
 }
 

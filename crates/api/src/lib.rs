@@ -1,16 +1,19 @@
 //! Afterword's HTTP API: `router(state) -> Router`, one module per route group.
 
 mod body;
+mod cache;
 mod comments;
 pub mod config;
 mod context;
 mod counts;
 mod error;
 mod health;
+mod ids;
 mod listing;
 mod rate_limit;
 mod reply;
 mod state;
+mod static_files;
 mod view;
 
 use std::time::{Duration, Instant};
@@ -27,17 +30,16 @@ use tower_http::timeout::TimeoutLayer;
 pub use config::{ApiConfig, Limits, RateLimits, SiteConfig};
 pub use context::{POSITION_HEADER, SESSION_HEADER};
 pub use error::ApiError;
+pub use ids::IdSource;
 pub use state::AppState;
+pub use static_files::asset_path;
 
 /// The whole HTTP surface of an app server.
 pub fn router(state: AppState) -> Router {
     let limits = &state.inner.config.limits;
     let api = Router::new()
         .route("/api/v1/comments", post(comments::create).get(comments::list))
-        .route(
-            "/api/v1/comments/{id}",
-            get(comments::get_one).patch(comments::patch).delete(comments::delete),
-        )
+        .route("/api/v1/comments/{id}", get(comments::get_one).patch(comments::patch).delete(comments::delete))
         .route("/api/v1/counts", post(counts::counts))
         .route("/api/v1/threads", get(counts::threads))
         .fallback(api_not_found)
@@ -51,6 +53,9 @@ pub fn router(state: AppState) -> Router {
         // route_layer: runs after routing, so the matched route is known for the label.
         .route_layer(middleware::from_fn(record_metrics))
         .layer(middleware::from_fn_with_state(state.clone(), position_on_every_response))
+        // Issue 4: demo page, widget and favicon. Merged after the position layer so static
+        // responses never set the position cookie (that would keep shared caches off them).
+        .merge(static_files::routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),
@@ -116,7 +121,8 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let status = response.status();
     let labels = [("route", route), ("method", method), ("status", status.as_u16().to_string())];
     metrics::counter!("afterword_http_requests_total", &labels).increment(1);
-    metrics::histogram!("afterword_http_request_duration_seconds", &labels[..2]).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("afterword_http_request_duration_seconds", &labels[..2])
+        .record(started.elapsed().as_secs_f64());
     if status == StatusCode::REQUEST_TIMEOUT {
         tracing::warn!("request timed out");
     }

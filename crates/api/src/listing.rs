@@ -1,10 +1,11 @@
 //! `GET /api/v1/comments`: a thread as a tree or a flat list, paginated, as the viewer sees it.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use model::{Comment, CommentId};
+use model::{Comment, CommentId, Position};
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{AcceptsGzip, Filled, ListKey, CACHE_HEADER};
 use crate::comments::parse_id;
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -45,43 +46,108 @@ enum Format {
     Flat,
 }
 
-pub async fn list_thread(state: &AppState, context: &RequestContext, query: ListQuery) -> Result<Response, ApiError> {
-    let limits = &state.inner.config.limits;
-    let site = state.site(query.site.as_deref())?;
-    let raw_thread = query.thread.as_deref().unwrap_or_default();
-    let key = model::site::normalize_thread_key(raw_thread, &site.thread_key_rules())?;
-    let format = match query.format.as_deref() {
-        None | Some("tree") => Format::Tree,
-        Some("flat") => Format::Flat,
-        Some(_) => return Err(ApiError::bad_field("format", "must be `tree` or `flat`")),
-    };
-    let limit = match query.limit.as_deref() {
-        None => limits.page_comments_default,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=limits.page_comments_max).contains(n))
-            .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max)))?,
-    };
-    let after = query.after.as_deref().map(parse_id).transpose()?;
-    let lookup = vec![key.clone(), raw_thread.trim().to_owned()];
-    let read = state.inner.store.thread(&site.name, &lookup, context.seen).await?;
+/// A validated list request.
+struct ListParams {
+    site: String,
+    key: String,
+    raw_thread: String,
+    format: Format,
+    limit: usize,
+    after: Option<CommentId>,
+}
+
+impl ListParams {
+    fn parse(state: &AppState, query: ListQuery) -> Result<Self, ApiError> {
+        let limits = &state.inner.config.limits;
+        let site = state.site(query.site.as_deref())?;
+        let raw_thread = query.thread.as_deref().unwrap_or_default();
+        let key = model::site::normalize_thread_key(raw_thread, &site.thread_key_rules())?;
+        let format = match query.format.as_deref() {
+            None | Some("tree") => Format::Tree,
+            Some("flat") => Format::Flat,
+            Some(_) => return Err(ApiError::bad_field("format", "must be `tree` or `flat`")),
+        };
+        let limit = match query.limit.as_deref() {
+            None => limits.page_comments_default,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=limits.page_comments_max).contains(n))
+                .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max)))?,
+        };
+        let after = query.after.as_deref().map(parse_id).transpose()?;
+        Ok(Self { site: site.name.clone(), key, raw_thread: raw_thread.trim().to_owned(), format, limit, after })
+    }
+
+    fn cache_key(&self) -> ListKey {
+        ListKey {
+            site: self.site.clone(),
+            thread: self.key.clone(),
+            thread_raw: self.raw_thread.clone(),
+            flat: self.format == Format::Flat,
+            limit: self.limit,
+            after: self.after,
+        }
+    }
+}
+
+pub async fn list_thread(
+    state: &AppState,
+    context: &RequestContext,
+    query: ListQuery,
+    gzip: AcceptsGzip,
+) -> Result<Response, ApiError> {
+    let params = ListParams::parse(state, query)?;
+    let cache = &state.inner.read_cache;
+    // Read cache (issue 4): every anonymous reader sees the same page, so it is served from
+    // bytes serialised once. Sessions and admins may see more (own pending comments, raw text).
+    if context.session.is_none() && !context.admin && cache.enabled() {
+        let now_ms = || state.inner.clock.now().timestamp_millis();
+        let fill = || async {
+            let (body, position, thread_key) = read_page(state, &params, context).await?;
+            let json =
+                serde_json::to_vec(&body).map_err(|e| ApiError::Internal { detail: format!("serialising: {e}") })?;
+            Ok(Filled { json, position, thread_key })
+        };
+        return cache.serve(params.cache_key(), context.seen, gzip, now_ms, fill).await;
+    }
+    let (mut body, position, _) = read_page(state, &params, context).await?;
+    body.position = position.max_same_store(context.seen).to_string();
+    let mut response = json_response(StatusCode::OK, &body, Some(position), context, None)?;
+    response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("bypass"));
+    Ok(response)
+}
+
+/// One page as `context`'s viewer sees it, the snapshot's position (also in the body) and the
+/// thread's stored key.
+async fn read_page(
+    state: &AppState,
+    params: &ListParams,
+    context: &RequestContext,
+) -> Result<(ListResponse, Position, String), ApiError> {
+    let lookup = vec![params.key.clone(), params.raw_thread.clone()];
+    let read = state.inner.store.thread(&params.site, &lookup, context.seen).await?;
     let viewer = context.viewer();
     let (info, comments, next) = match &read.value {
-        None => (ThreadInfo { key, title: None, count: 0 }, Vec::new(), None),
+        None => (ThreadInfo { key: params.key.clone(), title: None, count: 0 }, Vec::new(), None),
         Some(snapshot) => {
             let visible = model::tree::visible_comments(&snapshot.comments, &viewer);
-            let (page, next) = paginate(&visible, &snapshot.comments, format, after, limit)?;
-            let views = match format {
+            let (page, next) = paginate(&visible, &snapshot.comments, params.format, params.after, params.limit)?;
+            let views = match params.format {
                 Format::Flat => page.iter().map(|c| CommentView::new(c, &viewer)).collect(),
                 Format::Tree => build_tree(&page, &viewer),
             };
-            let info = ThreadInfo { key: snapshot.key.clone(), title: snapshot.title.clone(), count: snapshot.published_count };
+            let info = ThreadInfo {
+                key: snapshot.key.clone(),
+                title: snapshot.title.clone(),
+                count: snapshot.published_count,
+            };
             (info, views, next)
         }
     };
-    let body = ListResponse { thread: info, comments, next, position: read.position.max_same_store(context.seen).to_string() };
-    json_response(StatusCode::OK, &body, Some(read.position), context, None)
+    let thread_key = info.key.clone();
+    let body = ListResponse { thread: info, comments, next, position: read.position.to_string() };
+    Ok((body, read.position, thread_key))
 }
 
 /// One page: in flat form `limit` comments after `after`; in tree form `limit` top-level
@@ -111,7 +177,8 @@ fn paginate<'a>(
             Ok((rest.into_iter().take(limit).collect(), next))
         }
         Format::Tree => {
-            let roots: Vec<&Comment> = visible.iter().copied().filter(|c| c.parent_id.is_none() && is_after(c)).collect();
+            let roots: Vec<&Comment> =
+                visible.iter().copied().filter(|c| c.parent_id.is_none() && is_after(c)).collect();
             let next = (roots.len() > limit).then(|| roots[limit - 1].id);
             let chosen: std::collections::HashSet<CommentId> = roots.iter().take(limit).map(|c| c.id).collect();
             Ok((subtrees_of(visible, &chosen), next))

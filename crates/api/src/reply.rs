@@ -33,7 +33,8 @@ pub fn json_response(
         if let Ok(value) = HeaderValue::from_str(&token) {
             headers.insert(SESSION_HEADER, value);
         }
-        let cookie = format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax");
+        let cookie =
+            format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={SESSION_COOKIE_MAX_AGE_S}; HttpOnly; SameSite=Lax");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
         }

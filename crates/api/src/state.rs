@@ -1,16 +1,18 @@
 //! Shared state of one app server: the store, config, signer, id generator, clock, metrics.
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
-use model::{Clock, CommentId, FieldLimits, IdError, IdGenerator, SessionId, SessionSigner};
+use model::{Clock, CommentId, FieldLimits, IdError, SessionId, SessionSigner};
 use store::Store;
 
+use crate::cache::ReadCache;
 use crate::config::{ApiConfig, SiteConfig};
 use crate::context::RequestContext;
 use crate::error::ApiError;
+use crate::ids::{IdSource, Ids};
 use crate::rate_limit::WriteLimiter;
 
 /// How often id generation retries when 4096 ids were taken in one millisecond.
@@ -27,21 +29,23 @@ pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     pub config: ApiConfig,
     pub signer: SessionSigner,
-    pub ids: Mutex<IdGenerator>,
+    pub ids: Ids,
     pub clock: Arc<dyn Clock>,
     pub metrics: Option<PrometheusHandle>,
     pub draining: AtomicBool,
     pub write_limiter: WriteLimiter,
+    /// Anonymous thread lists, already serialised (issue 4).
+    pub read_cache: ReadCache,
 }
 
 impl AppState {
-    /// `ids` should already have been resumed after the store's highest id. `config.sites`
-    /// must not be empty (the binary puts the default site there).
+    /// `ids`: a generator already resumed after the store's highest id, or a node-id lease
+    /// (`IdSource`). `config.sites` must not be empty (the binary puts the default site there).
     pub fn new(
         store: Arc<dyn Store>,
         mut config: ApiConfig,
         signer: SessionSigner,
-        ids: IdGenerator,
+        ids: impl Into<IdSource>,
         clock: Arc<dyn Clock>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
@@ -50,10 +54,11 @@ impl AppState {
         }
         let inner = Inner {
             write_limiter: WriteLimiter::new(&config.rate_limits),
+            read_cache: ReadCache::new(&config.limits),
             store,
             config,
             signer,
-            ids: Mutex::new(ids),
+            ids: Ids::new(ids.into()),
             clock,
             metrics,
             draining: AtomicBool::new(false),
@@ -95,12 +100,7 @@ impl AppState {
     /// A fresh comment id; waits out a millisecond whose 4096 ids are used up.
     pub(crate) async fn next_id(&self) -> Result<CommentId, ApiError> {
         for _ in 0..ID_RETRIES_MAX {
-            // Read the clock under the lock: readings taken before it could reach the
-            // generator out of order and look like a clock going backwards.
-            let outcome = match self.inner.ids.lock() {
-                Ok(mut ids) => ids.next_id(self.inner.clock.now().timestamp_millis()),
-                Err(_) => return Err(ApiError::Internal { detail: "id generator lock poisoned".into() }),
-            };
+            let outcome = self.inner.ids.next_id(|| self.inner.clock.now().timestamp_millis());
             match outcome {
                 Ok(id) => return Ok(id),
                 Err(IdError::SequenceExhausted) => tokio::time::sleep(Duration::from_millis(1)).await,

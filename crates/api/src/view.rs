@@ -33,7 +33,12 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 }
 
 impl CommentView {
+    /// The comment as this viewer may see it. A comment kept only as the parent of visible
+    /// replies (hidden, or pending for someone else) keeps its place and state, not its content.
     pub fn new(comment: &Comment, viewer: &Viewer) -> Self {
+        if !viewer.may_see(comment) {
+            return Self::placeholder(comment);
+        }
         Self {
             id: comment.id,
             thread: comment.thread_key.clone(),
@@ -44,8 +49,28 @@ impl CommentView {
             created_at: rfc3339(comment.created_at),
             edited_at: comment.edited_at.map(rfc3339),
             state: comment.state,
-            text: (viewer.may_read_raw(comment) && comment.state != CommentState::Deleted).then(|| comment.text.clone()),
+            text: (viewer.may_read_raw(comment) && comment.state != CommentState::Deleted)
+                .then(|| comment.text.clone()),
             own: viewer.is_author_of(comment),
+            replies: None,
+        }
+    }
+}
+
+impl CommentView {
+    fn placeholder(comment: &Comment) -> Self {
+        Self {
+            id: comment.id,
+            thread: comment.thread_key.clone(),
+            parent_id: comment.parent_id,
+            author: None,
+            website: None,
+            html: String::new(),
+            created_at: rfc3339(comment.created_at),
+            edited_at: None,
+            state: comment.state,
+            text: None,
+            own: false,
             replies: None,
         }
     }

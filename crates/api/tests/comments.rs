@@ -35,7 +35,10 @@ async fn create_then_list_tree_and_flat() {
     assert_eq!(roots[1]["id"], second_root.body["comment"]["id"]);
 
     let flat = app.list("thread=/post/1&format=flat", &[]).await;
-    assert_eq!(ids(&flat.body), vec![root.clone(), reply_id.clone(), second_root.body["comment"]["id"].as_str().unwrap().to_owned()]);
+    assert_eq!(
+        ids(&flat.body),
+        vec![root.clone(), reply_id.clone(), second_root.body["comment"]["id"].as_str().unwrap().to_owned()]
+    );
 
     let one = app.send(Method::GET, &format!("/api/v1/comments/{reply_id}"), &[], None).await;
     assert_eq!(one.status, StatusCode::OK);
@@ -78,7 +81,13 @@ async fn pagination_flat_and_tree() {
     assert!(page3.body.get("next").is_none());
     let flat = app.list("thread=/p&format=flat&limit=4", &[]).await;
     assert_eq!(flat.body["comments"].as_array().unwrap().len(), 4);
-    for (query, field) in [("thread=/p&limit=0", "limit"), ("thread=/p&limit=abc", "limit"), ("thread=/p&format=xml", "format"), ("thread=/p&after=12", "after"), ("thread=/p&after=x", "id")] {
+    for (query, field) in [
+        ("thread=/p&limit=0", "limit"),
+        ("thread=/p&limit=abc", "limit"),
+        ("thread=/p&format=xml", "format"),
+        ("thread=/p&after=12", "after"),
+        ("thread=/p&after=x", "id"),
+    ] {
         let bad = app.list(query, &[]).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(bad.body["error"]["field"], field, "{query}: {}", bad.body);
@@ -101,9 +110,22 @@ async fn input_rules_name_the_field() {
     expect_error(&app, json!({"thread": "/t", "text": "é".repeat(10_001)}), unprocessable, "text").await;
     expect_error(&app, json!({"thread": "/t", "text": "x", "author": "a".repeat(101)}), unprocessable, "author").await;
     expect_error(&app, json!({"thread": "/t", "text": "x", "email": "not-an-email"}), unprocessable, "email").await;
-    expect_error(&app, json!({"thread": "/t", "text": "x", "email": format!("{}@x.org", "a".repeat(250))}), unprocessable, "email").await;
-    expect_error(&app, json!({"thread": "/t", "text": "x", "website": "javascript:alert(1)"}), unprocessable, "website").await;
-    expect_error(&app, json!({"thread": "/t", "text": "x", "website": "data:text/html,hi"}), unprocessable, "website").await;
+    expect_error(
+        &app,
+        json!({"thread": "/t", "text": "x", "email": format!("{}@x.org", "a".repeat(250))}),
+        unprocessable,
+        "email",
+    )
+    .await;
+    expect_error(
+        &app,
+        json!({"thread": "/t", "text": "x", "website": "javascript:alert(1)"}),
+        unprocessable,
+        "website",
+    )
+    .await;
+    expect_error(&app, json!({"thread": "/t", "text": "x", "website": "data:text/html,hi"}), unprocessable, "website")
+        .await;
     expect_error(&app, json!({"thread": "", "text": "x"}), unprocessable, "thread").await;
     expect_error(&app, json!({"text": "x"}), unprocessable, "thread").await;
     expect_error(&app, json!({"thread": "/t", "text": 5}), unprocessable, "text").await;
@@ -203,10 +225,20 @@ async fn delete_leaves_tombstones_only_where_replies_hang() {
     let list = app.list("thread=/d", &[]).await.body;
     assert_eq!(ids(&list), vec![root_id.clone()], "the leaf is gone, the root stays as a tombstone");
     let tombstone = &list["comments"][0];
-    assert_eq!((tombstone["state"].clone(), tombstone["html"].clone(), tombstone["author"].clone()), (json!("deleted"), json!(""), Value::Null));
+    assert_eq!(
+        (tombstone["state"].clone(), tombstone["html"].clone(), tombstone["author"].clone()),
+        (json!("deleted"), json!(""), Value::Null)
+    );
     assert_eq!(tombstone["replies"][0]["id"], reply.body["comment"]["id"]);
     assert_eq!(list["thread"]["count"], 1);
-    let again = app.send(Method::DELETE, &format!("/api/v1/comments/{root_id}"), &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))], None).await;
+    let again = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/comments/{root_id}"),
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            None,
+        )
+        .await;
     assert_eq!(again.status, StatusCode::FORBIDDEN);
     let reply_to_tombstone = app.post(json!({"thread": "/d", "text": "x", "parent_id": root_id}), &[]).await;
     assert_eq!(reply_to_tombstone.body["error"]["field"], "parent_id");
@@ -220,13 +252,24 @@ async fn counts_for_many_threads() {
     }
     app.comment("https://blog.example/two/", "x", None, None).await;
     let reply = app
-        .send(Method::POST, "/api/v1/counts", &[], Some(json!({"threads": ["/one", "/two", "http://blog.example/two", "/none"]})))
+        .send(
+            Method::POST,
+            "/api/v1/counts",
+            &[],
+            Some(json!({"threads": ["/one", "/two", "http://blog.example/two", "/none"]})),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["counts"], json!({"/one": 3, "/two": 1, "http://blog.example/two": 1, "/none": 0}));
     let threads = app.send(Method::GET, "/api/v1/threads", &[], None).await;
-    assert_eq!(threads.body["threads"], json!([{"key": "/two", "title": null, "count": 1}, {"key": "/one", "title": null, "count": 3}]));
+    assert_eq!(
+        threads.body["threads"],
+        json!([{"key": "/two", "title": null, "count": 1}, {"key": "/one", "title": null, "count": 3}])
+    );
     let too_many: Vec<String> = (0..101).map(|i| format!("/t{i}")).collect();
     let refused = app.send(Method::POST, "/api/v1/counts", &[], Some(json!({"threads": too_many}))).await;
-    assert_eq!((refused.status, refused.body["error"]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("threads")));
+    assert_eq!(
+        (refused.status, refused.body["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("threads"))
+    );
 }

@@ -14,19 +14,19 @@
 
 mod draft;
 
-use std::io::{self, BufRead};
-use std::sync::Arc;
+use std::io::BufRead;
 
-use quick_xml::escape::resolve_xml_entity;
-use quick_xml::events::{BytesRef, BytesStart, Event};
+use quick_xml::events::{BytesStart, Event};
 
 use crate::error::ImportError;
+use crate::limits::ReadLimits;
 use crate::lines::LineCounting;
 use crate::record::Record;
-use draft::{Draft, Kind, Piece};
+use crate::xml::{resolve_reference, unshare, Piece};
+use draft::{Draft, Kind};
 
-/// The longest text a single field (a message, a title) may have; longer records are skipped.
-pub const FIELD_BYTES_MAX: usize = 1 << 20;
+/// The default cap on one field's text; see `ReadLimits::field_bytes_max`.
+pub const FIELD_BYTES_MAX: usize = crate::limits::FIELD_BYTES_MAX;
 
 /// How deeply elements may nest. Disqus needs 4 levels; the bound keeps a hostile file from
 /// growing quick-xml's open-tag stack without limit.
@@ -44,6 +44,7 @@ pub struct DisqusReader<R: BufRead> {
     root_seen: bool,
     /// The record being built, if the reader is inside a `<thread>` or `<post>`.
     draft: Option<Draft>,
+    limits: ReadLimits,
     done: bool,
 }
 
@@ -59,13 +60,18 @@ enum Step {
 }
 
 impl<R: BufRead> DisqusReader<R> {
+    /// A reader with the default limits.
     pub fn new(reader: R) -> Self {
+        Self::with_limits(reader, ReadLimits::default())
+    }
+
+    pub fn with_limits(reader: R, limits: ReadLimits) -> Self {
         let mut xml = quick_xml::Reader::from_reader(LineCounting::new(reader));
         let config = xml.config_mut();
         config.allow_dangling_amp = true;
         config.check_end_names = true;
         config.trim_text(false);
-        DisqusReader { xml, buf: Vec::new(), depth: 0, root_seen: false, draft: None, done: false }
+        DisqusReader { xml, buf: Vec::new(), depth: 0, root_seen: false, draft: None, limits, done: false }
     }
 
     fn line(&self) -> u64 {
@@ -124,7 +130,9 @@ impl<R: BufRead> DisqusReader<R> {
         match self.depth {
             1 => self.open_root(name.as_ref()),
             RECORD_LEVEL => {
-                self.draft = Kind::from_name(name.as_ref()).map(|kind| Draft::new(kind, dsq_id(start), self.line()));
+                let (line, bytes_max) = (self.line(), self.limits.field_bytes_max);
+                self.draft =
+                    Kind::from_name(name.as_ref()).map(|kind| Draft::new(kind, dsq_id(start), line, bytes_max));
                 Ok(())
             }
             level => {
@@ -237,22 +245,4 @@ fn dsq_id(start: &BytesStart<'_>) -> Option<String> {
         fallback = fallback.or(value);
     }
     fallback
-}
-
-/// Resolves `&name;` or `&#n;`; anything unknown is kept as written, which an HTML renderer
-/// will understand (`&nbsp;`, `&eacute;`).
-fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, quick_xml::encoding::EncodingError> {
-    let name = reference.decode()?;
-    if let Ok(Some(ch)) = reference.resolve_char_ref() {
-        return Ok(ch.to_string());
-    }
-    Ok(match resolve_xml_entity(&name) {
-        Some(resolved) => resolved.to_owned(),
-        None => format!("&{name};"),
-    })
-}
-
-/// quick-xml shares I/O errors behind an `Arc`; hand the caller an owned one.
-fn unshare(error: Arc<io::Error>) -> io::Error {
-    Arc::try_unwrap(error).unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()))
 }

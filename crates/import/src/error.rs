@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::record::RecordKind;
+
 /// What went wrong while reading an export.
 ///
 /// `Skipped` is per record: log it and keep iterating. `Malformed` and `Io` are fatal: the
@@ -11,10 +13,11 @@ pub enum ImportError {
     /// The file cannot be parsed any further.
     #[error("malformed export at line {line}: {message}")]
     Malformed { line: u64, message: String },
-    /// One record is unusable, e.g. `what = "post dsq:id=123"`, `reason = "missing <createdAt>"`.
+    /// One record is unusable, e.g. `kind = Comment`, `what = "post dsq:id=123"`,
+    /// `reason = "missing <createdAt>"`.
     #[error("skipped {what}: {reason}")]
-    Skipped { what: String, reason: String },
-    /// The underlying reader failed.
+    Skipped { kind: RecordKind, what: String, reason: String },
+    /// The underlying reader failed (a gzip stream that does not decompress lands here too).
     #[error("cannot read the export: {0}")]
     Io(#[from] io::Error),
 }

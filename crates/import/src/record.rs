@@ -3,14 +3,32 @@
 use chrono::{DateTime, Utc};
 use model::TextFormat;
 
+/// Which kind of record something is, e.g. the record a `Skipped` error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Thread,
+    Comment,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Thread => "thread",
+            RecordKind::Comment => "comment",
+        }
+    }
+}
+
 /// One thread (page) as an export describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadRecord {
-    /// The export's own id for the thread (Disqus: the `dsq:id` attribute).
+    /// The export's own id for the thread (Disqus: the `dsq:id` attribute; WXR: `<wp:post_id>`;
+    /// reddit: the post's `name`, e.g. `t3_n49rw`).
     pub source_id: String,
-    /// The page address (Disqus: `<link>`), trimmed; `None` if empty.
+    /// The page address (Disqus and WXR: `<link>`; reddit: `permalink`), trimmed; `None` if empty.
     pub url: Option<String>,
-    /// Other names the page is known by (Disqus: the `<id>` identifier, trimmed, if non-empty).
+    /// Other names the page is known by (Disqus: the `<id>` identifier; WXR: `<guid>`; reddit:
+    /// `url`), trimmed, if non-empty.
     pub aliases: Vec<String>,
     /// Trimmed; `None` if empty.
     pub title: Option<String>,
@@ -36,7 +54,8 @@ pub struct CommentRecord {
     pub thread_source_id: String,
     /// The comment this one replies to, if any; it too may be missing from the export.
     pub parent_source_id: Option<String>,
-    /// The message exactly as written (CDATA and entities decoded, nothing else changed).
+    /// The message as written (CDATA and entities decoded). WXR alone adds markup: WordPress
+    /// stores paragraphs as blank lines, which are made explicit (see `wxr`).
     pub text: String,
     pub text_format: TextFormat,
     /// Trimmed; `None` if empty.
@@ -48,6 +67,8 @@ pub struct CommentRecord {
     /// Trimmed; `None` if empty.
     pub remote_addr: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the comment was last edited where it came from, if the export says (reddit does).
+    pub edited_at: Option<DateTime<Utc>>,
     pub state: ImportedState,
 }
 

@@ -25,7 +25,7 @@ fn import(reader: impl BufRead) -> Import {
         match item {
             Ok(Record::Thread(thread)) => out.threads.push(thread),
             Ok(Record::Comment(comment)) => out.comments.push(comment),
-            Err(ImportError::Skipped { what, reason }) => out.skipped.push((what, reason)),
+            Err(ImportError::Skipped { what, reason, .. }) => out.skipped.push((what, reason)),
             Err(fatal) => out.fatal = Some(fatal),
         }
     }
@@ -254,6 +254,7 @@ fn post_fields_map_onto_a_comment_record() {
         website: None,
         remote_addr: Some("192.0.2.1".to_owned()),
         created_at: created_at.map(|t| t.to_utc()).unwrap_or_else(|e| panic!("{e}")),
+        edited_at: None,
         state: ImportedState::Published,
     };
     assert_eq!(got, expected);

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::comment::{Comment, CommentState};
 use crate::id::CommentId;
 use crate::session::SessionId;
-use crate::text::{render_html, TextFormat};
+use crate::text::{has_visible_content, render_html, TextFormat};
 use crate::validate::{check_text, normalize_author, normalize_email, normalize_website, FieldError, FieldLimits};
 
 /// Everything a new comment is made of, before the rules are applied.
@@ -37,13 +37,9 @@ pub fn compose(draft: Draft<'_>, limits: &FieldLimits) -> Result<Comment, FieldE
     let (text, html) = if deleted {
         (String::new(), String::new())
     } else {
-        // Imported HTML is kept even when nothing visible survives sanitising (an old video
-        // embed, say): dropping it would lose the reply structure around it.
-        let html = match draft.text_format {
-            TextFormat::Markdown => render_checked(draft.text, draft.text_format)?,
-            TextFormat::Html => render_html(draft.text, draft.text_format),
-        };
-        (draft.text.to_owned(), html)
+        // Whether nothing visible may survive is the caller's rule: live comments refuse it
+        // (`render_checked`), imports keep it (an old emote or video embed still anchors replies).
+        (draft.text.to_owned(), render_html(draft.text, draft.text_format))
     };
     Ok(Comment {
         id: draft.id,
@@ -72,26 +68,6 @@ pub fn render_checked(text: &str, format: TextFormat) -> Result<String, FieldErr
         return Err(FieldError::new("text", "has nothing visible left after removing unsafe HTML"));
     }
     Ok(html)
-}
-
-fn has_visible_content(html: &str) -> bool {
-    let mut in_tag = false;
-    let mut rest = html;
-    while let Some(c) = rest.chars().next() {
-        match c {
-            '<' => {
-                if rest.starts_with("<img") || rest.starts_with("<hr") {
-                    return true;
-                }
-                in_tag = true;
-            }
-            '>' => in_tag = false,
-            c if !in_tag && !c.is_whitespace() => return true,
-            _ => {}
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    false
 }
 
 /// The time source. Only the binary reads the real clock; tests pass a fixed or stepped one.
@@ -132,8 +108,8 @@ mod tests {
 
     #[test]
     fn text_that_sanitises_to_nothing_is_refused() {
-        for text in ["<script>alert(1)</script>", "<iframe src=x></iframe>", "<div></div>", "<p> </p>"] {
-            let err = compose(draft(text, CommentState::Published), &FieldLimits::default()).unwrap_err();
+        for text in ["<script>alert(1)</script>", "<iframe src=x></iframe>", "<div></div>", "<p> </p>", "[](/emote)"] {
+            let err = render_checked(text, TextFormat::Markdown).unwrap_err();
             assert_eq!(err.field, "text", "{text}");
         }
         assert!(render_checked("---", TextFormat::Markdown).is_ok(), "a rule is visible");

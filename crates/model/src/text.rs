@@ -119,6 +119,27 @@ pub fn render_html(text: &str, format: TextFormat) -> String {
     }
 }
 
+/// Whether rendered HTML shows a reader anything: text outside tags, an image or a rule.
+pub fn has_visible_content(html: &str) -> bool {
+    let mut in_tag = false;
+    let mut rest = html;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                if rest.starts_with("<img") || rest.starts_with("<hr") {
+                    return true;
+                }
+                in_tag = true;
+            }
+            '>' => in_tag = false,
+            c if !in_tag && !c.is_whitespace() => return true,
+            _ => {}
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

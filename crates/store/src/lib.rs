@@ -1,24 +1,28 @@
-//! Afterword's storage: the `Store` trait every backend implements, and the embedded SQLite
-//! store. A store hands back a position with every read and write so the API can keep its
-//! read-your-writes promise; see `model::position`.
+//! Afterword's storage: the `Store` trait every backend implements, the embedded SQLite store
+//! and the PostgreSQL store (with node-id leases and a local-cluster launcher). A store hands
+//! back a position with every read and write so the API can keep its read-your-writes
+//! promise; see `model::position`.
 
 mod error;
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
 pub use error::StoreError;
+pub use postgres::{LeaseConfig, NodeLease, PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use types::{
-    Change, Created, IdempotencyClaim, ImportBatch, ImportComment, ImportCommentOutcome, ImportReport, ImportThread,
-    NewComment, Read, ThreadSnapshot, ThreadSummary, Written,
+    import_digest, import_outcome, import_update, Change, Created, IdempotencyClaim, ImportBatch, ImportComment,
+    ImportCommentOutcome, ImportReport, ImportThread, ImportUpdate, NewComment, Read, StoredImport, ThreadSnapshot,
+    ThreadSummary, Written,
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{Comment, CommentId, Position, StoreId, Viewer};
 
-/// What the API needs from storage. Implemented by the SQLite store (embedded) and, later, by
-/// the PostgreSQL store with replica routing; positions make the two interchangeable.
+/// What the API needs from storage. Implemented by the SQLite store (embedded) and the
+/// PostgreSQL store (replica routing to come); positions make the two interchangeable.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Which store positions from this backend belong to.
@@ -55,11 +59,19 @@ pub trait Store: Send + Sync + 'static {
     /// Published comments per thread key (keys or aliases); unknown threads count 0.
     async fn counts(&self, site: &str, keys: &[String], seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError>;
 
-    /// Writes one batch of imported threads and comments in one transaction.
+    /// Writes one batch of imported threads and comments in one transaction: threads upserted
+    /// by key with their aliases, each comment created, updated or left as `import_outcome`
+    /// decides (one outcome per comment, in order).
     async fn import_batch(&self, batch: ImportBatch) -> Result<Written<Vec<ImportCommentOutcome>>, StoreError>;
 
-    /// Links imported replies to their parents once every batch is in; reports orphans.
-    async fn import_link_parents(&self, site: &str, source: &str) -> Result<Written<ImportReport>, StoreError>;
+    /// Links imported replies to their parents once every batch is in; counts orphans and
+    /// lists the first `orphans_listed_max` of them.
+    async fn import_link_parents(
+        &self,
+        site: &str,
+        source: &str,
+        orphans_listed_max: usize,
+    ) -> Result<Written<ImportReport>, StoreError>;
 
     /// The highest comment id stored, so an id generator never reissues one after a restart.
     async fn comment_id_max(&self) -> Result<Option<CommentId>, StoreError>;

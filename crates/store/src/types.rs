@@ -1,7 +1,8 @@
 //! Values passed into and out of a store.
 
 use chrono::{DateTime, Utc};
-use model::{Comment, CommentState, Position};
+use model::{Comment, CommentId, CommentState, Position, TextFormat};
+use sha2::{Digest, Sha256};
 
 /// A read's value and the position it reflects (at least everything the read returned).
 #[derive(Debug, Clone)]
@@ -73,6 +74,8 @@ pub enum Change {
 pub struct ImportThread {
     pub source_id: String,
     pub key: String,
+    /// Other names the page is known by (old URLs, the export's page ids), raw and normalised.
+    /// The store adds `"<source>:<source id>"` itself.
     pub aliases: Vec<String>,
     pub title: Option<String>,
 }
@@ -94,14 +97,117 @@ pub struct ImportBatch {
     pub source: String,
     pub threads: Vec<ImportThread>,
     pub comments: Vec<ImportComment>,
+    /// When the import runs: the edit time written by an update whose record has none.
+    pub imported_at: DateTime<Utc>,
+    /// Names this import run (the binary takes a fresh comment id). Every row the run creates
+    /// or meets is marked with it (column `import_run`), which is how a second record with the
+    /// same source id in one export is told from a re-import.
+    pub run_id: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What became of one imported comment, and what the store writes for it. The decision (all
+/// but `ThreadMissing`) is `import_outcome`'s, so every store decides alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportCommentOutcome {
+    /// New: inserted with `source_digest` and `import_run` set.
     Created,
+    /// Imported before and changed upstream since (text or state differ): the row takes
+    /// `import_update`'s columns and `import_run`.
+    Updated,
+    /// Imported before, and the same now: only `import_run` is set.
     Unchanged,
-    /// The thread it points at is not in the export (nor imported before).
+    /// Imported before, then edited, deleted or moderated here: only `import_run` is set; the
+    /// comment stays as it is here.
+    KeptLocal,
+    /// Its source id came earlier in the same run (the export repeats it): nothing is written,
+    /// the first one stays.
+    Duplicate,
+    /// The thread it points at is not in the export (nor imported before): nothing is written.
     ThreadMissing,
+}
+
+/// What a store knows about a row that already has the incoming comment's source id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImport {
+    pub id: CommentId,
+    pub state: CommentState,
+    /// `import_digest` of the row as it is now.
+    pub digest_now: String,
+    /// `import_digest` of what the last import wrote (column `source_digest`); `None` for rows
+    /// imported before the column existed, which are taken as unchanged since.
+    pub digest_imported: Option<String>,
+    /// The last run that created or met the row (column `import_run`).
+    pub import_run: Option<i64>,
+}
+
+/// A fingerprint of what an import wrote into a row (text, format, state), kept beside it so
+/// a re-import can tell an upstream edit from a change made here. 32 hex digits of SHA-256.
+pub fn import_digest(text: &str, text_format: TextFormat, state: CommentState) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(text_format.as_str());
+    hasher.update([0]);
+    hasher.update(state.as_str());
+    hasher.update([0]);
+    hasher.update(text);
+    hasher.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The re-import rule, for every store: `stored` is the row with the same (site, source,
+/// source id), `incoming_digest` the `import_digest` of the composed incoming comment.
+///
+/// 1. No row: `Created`.
+/// 2. A row this run already created or met (`import_run` is `run_id`): `Duplicate`; the
+///    first record with an id wins, in every run, so re-imports stay idempotent.
+/// 3. A row changed here since it was imported (its digest now differs from the one the import
+///    wrote): `KeptLocal`. A local edit, delete or moderation decision is never overwritten.
+/// 4. The same as imported: `Unchanged`.
+/// 5. A tombstone stays a tombstone (a deleted comment is never resurrected): `Unchanged`.
+/// 6. Otherwise upstream changed it: `Updated`.
+pub fn import_outcome(stored: Option<&StoredImport>, incoming_digest: &str, run_id: i64) -> ImportCommentOutcome {
+    let Some(stored) = stored else {
+        return ImportCommentOutcome::Created;
+    };
+    if stored.import_run == Some(run_id) {
+        return ImportCommentOutcome::Duplicate;
+    }
+    let imported = stored.digest_imported.as_deref().unwrap_or(&stored.digest_now);
+    if stored.digest_now != imported {
+        return ImportCommentOutcome::KeptLocal;
+    }
+    if imported == incoming_digest || stored.state == CommentState::Deleted {
+        return ImportCommentOutcome::Unchanged;
+    }
+    ImportCommentOutcome::Updated
+}
+
+/// The columns an `Updated` outcome writes, for every store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportUpdate<'a> {
+    pub text: &'a str,
+    pub text_format: TextFormat,
+    pub html: &'a str,
+    pub state: CommentState,
+    /// The record's own edit time if the export has one, else the import's time. Written only
+    /// when the text changes (compare with the stored text in the same statement): a change of
+    /// state alone, such as a comment approved upstream, is not an edit.
+    pub edited_at: DateTime<Utc>,
+    /// Upstream deleted it: like a local delete, the tombstone keeps nothing of its author
+    /// (author, email, website, remote address become NULL).
+    pub erase_author: bool,
+    /// The new `source_digest`.
+    pub digest: String,
+}
+
+pub fn import_update(comment: &Comment, imported_at: DateTime<Utc>) -> ImportUpdate<'_> {
+    ImportUpdate {
+        text: &comment.text,
+        text_format: comment.text_format,
+        html: &comment.html,
+        state: comment.state,
+        edited_at: comment.edited_at.unwrap_or(imported_at),
+        erase_author: comment.state == CommentState::Deleted,
+        digest: import_digest(&comment.text, comment.text_format, comment.state),
+    }
 }
 
 /// What linking parents found.
@@ -109,7 +215,58 @@ pub enum ImportCommentOutcome {
 pub struct ImportReport {
     pub threads_total: u64,
     pub threads_with_comments: u64,
-    /// Comments whose parent is not in the export: (source id, missing parent source id).
-    /// They stay at the thread's root.
+    /// How many comments' parents are not in the export (all of them, not just those listed).
+    pub orphans_total: u64,
+    /// The first `orphans_listed_max` of them by source id: (source id, missing parent source
+    /// id). They stay at the thread's root.
     pub orphans: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ImportCommentOutcome::*;
+
+    fn stored(run: Option<i64>, state: CommentState, now: &str, imported: Option<&str>) -> StoredImport {
+        StoredImport {
+            id: CommentId(5),
+            state,
+            digest_now: now.to_owned(),
+            digest_imported: imported.map(str::to_owned),
+            import_run: run,
+        }
+    }
+
+    #[test]
+    fn reimport_rules() {
+        let (this_run, earlier) = (Some(7), Some(3));
+        let published = CommentState::Published;
+        let cases = [
+            (None, Created),
+            (Some(stored(this_run, published, "a", Some("a"))), Duplicate),
+            (Some(stored(this_run, published, "b", Some("a"))), Duplicate),
+            (Some(stored(earlier, published, "a", Some("a"))), Unchanged),
+            (Some(stored(None, published, "a", Some("a"))), Unchanged),
+            (Some(stored(earlier, published, "a", Some("b"))), KeptLocal),
+            (Some(stored(earlier, CommentState::Deleted, "d", Some("a"))), KeptLocal),
+            (Some(stored(earlier, CommentState::Deleted, "d", Some("d"))), Unchanged),
+            (Some(stored(earlier, published, "old", Some("old"))), Updated),
+            (Some(stored(earlier, published, "old", None)), Updated),
+            (Some(stored(earlier, published, "a", None)), Unchanged),
+        ];
+        for (row, expected) in cases {
+            let incoming = if expected == Updated { "new" } else { "a" };
+            assert_eq!(import_outcome(row.as_ref(), incoming, 7), expected, "{row:?}");
+        }
+    }
+
+    #[test]
+    fn digests_tell_text_format_and_state_apart() {
+        let base = import_digest("hi", TextFormat::Html, CommentState::Published);
+        assert_eq!(base.len(), 32);
+        assert_eq!(base, import_digest("hi", TextFormat::Html, CommentState::Published));
+        assert_ne!(base, import_digest("hi ", TextFormat::Html, CommentState::Published));
+        assert_ne!(base, import_digest("hi", TextFormat::Markdown, CommentState::Published));
+        assert_ne!(base, import_digest("hi", TextFormat::Html, CommentState::Hidden));
+    }
 }

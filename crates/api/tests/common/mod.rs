@@ -1,4 +1,8 @@
-//! Test harness: a real SQLite file in a temp dir, the real router, a clock the test moves.
+//! Test harness: the real router on a real store, a clock the test moves.
+//!
+//! The store is chosen by `AFTERWORD_TEST_STORE`: `sqlite` (default: a file in a temp dir) or
+//! `postgres` (a fresh database per app on one primary started per test binary by `testkit`),
+//! so the same suite runs against both backends.
 
 #![allow(dead_code)]
 
@@ -16,7 +20,7 @@ use http_body_util::BodyExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use model::{Clock, IdGenerator, SessionSigner};
 use serde_json::Value;
-use store::{SqliteConfig, SqliteStore, Store};
+use store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore, Store};
 use tower::ServiceExt;
 
 pub struct TestClock(AtomicI64);
@@ -40,7 +44,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub struct TestApp {
     pub router: Router,
     pub clock: Arc<TestClock>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
 }
 
@@ -60,16 +64,43 @@ impl Reply {
     }
 }
 
-/// Position counter part of a SQLite token `v1.<uuid>.<n>`.
+/// The position part of a token: SQLite's counter in `v1.<uuid>.<n>`, PostgreSQL's LSN in
+/// `v1.<system id>.<timeline>.<lsn>`.
 pub fn pos_of(token: &str) -> u64 {
     token.rsplit('.').next().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
+/// Which store this test run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("AFTERWORD_TEST_STORE").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Ok("") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("AFTERWORD_TEST_STORE={other:?}: expected sqlite or postgres"),
+    }
+}
+
+/// A migrated, empty store of the chosen backend.
+pub async fn open_store(dir: &std::path::Path) -> Arc<dyn Store> {
+    match backend() {
+        Backend::Sqlite => Arc::new(
+            SqliteStore::open(SqliteConfig::new(dir.join("afterword.sqlite3"))).await.expect("open SQLite store"),
+        ),
+        Backend::Postgres => {
+            let url = testkit::shared_primary().fresh_database().await;
+            Arc::new(PostgresStore::open(PostgresConfig::new(url)).await.expect("open PostgreSQL store"))
+        }
+    }
+}
+
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test binary"))
-        .clone()
+    HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().expect("one recorder per test binary")).clone()
 }
 
 impl TestApp {
@@ -79,9 +110,7 @@ impl TestApp {
 
     pub async fn with_config(adjust: impl FnOnce(&mut ApiConfig)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteConfig::new(dir.path().join("afterword.sqlite3"))).await.expect("open store"),
-        );
+        let store = open_store(dir.path()).await;
         let mut config = ApiConfig { admin_token: Some(ADMIN_TOKEN.into()), ..ApiConfig::default() };
         config.rate_limits.writes_per_minute_per_address = 100_000;
         config.rate_limits.writes_per_minute_per_session = 100_000;
@@ -90,7 +119,7 @@ impl TestApp {
         adjust(&mut config);
         let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
         let state = AppState::new(
-            store.clone() as Arc<dyn Store>,
+            store.clone(),
             config,
             SessionSigner::new(b"test key test key test key test k"),
             IdGenerator::new(0).expect("node 0"),
@@ -152,5 +181,8 @@ impl TestApp {
 }
 
 pub fn ids(list: &Value) -> Vec<String> {
-    list["comments"].as_array().map(|a| a.iter().map(|c| c["id"].as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
+    list["comments"]
+        .as_array()
+        .map(|a| a.iter().map(|c| c["id"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
 }

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use model::TextFormat;
 
-use super::FIELD_BYTES_MAX;
 use crate::error::ImportError;
-use crate::record::{CommentRecord, ImportedState, Record, ThreadRecord};
+use crate::record::{CommentRecord, ImportedState, Record, RecordKind, ThreadRecord};
+use crate::xml::{non_empty, Piece, TextAcc};
 
 /// Which record element is being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +30,13 @@ impl Kind {
             Kind::Post => "post",
         }
     }
-}
 
-/// Where a piece of text came from; only raw text can be layout whitespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Piece {
-    Text,
-    CData,
-    Reference,
+    fn record_kind(self) -> RecordKind {
+        match self {
+            Kind::Thread => RecordKind::Thread,
+            Kind::Post => RecordKind::Comment,
+        }
+    }
 }
 
 /// The text-valued child elements a record uses.
@@ -86,51 +85,6 @@ impl Field {
             Field::AuthorName => "<author><name>",
             Field::AuthorEmail => "<author><email>",
         }
-    }
-}
-
-/// Collects one field's text.
-///
-/// Whitespace rule: whitespace-only raw text between the field's tags and a CDATA section is
-/// XML indentation, not content (remark42 writes `<message>\n  <![CDATA[...]]>\n</message>`),
-/// so it is dropped when the field has CDATA. Everything else is kept byte for byte; fields
-/// other than the message are trimmed later.
-#[derive(Debug, Default)]
-struct TextAcc {
-    text: String,
-    has_cdata: bool,
-    content_seen: bool,
-    leading_ws_bytes: usize,
-    trailing_ws_bytes: usize,
-}
-
-impl TextAcc {
-    /// Appends a piece; `false` if that would pass `FIELD_BYTES_MAX`.
-    fn push(&mut self, piece: &str, kind: Piece) -> bool {
-        if self.text.len() + piece.len() > FIELD_BYTES_MAX {
-            return false;
-        }
-        let layout = kind == Piece::Text && piece.bytes().all(is_xml_whitespace);
-        if layout {
-            if !self.content_seen {
-                self.leading_ws_bytes += piece.len();
-            }
-            self.trailing_ws_bytes += piece.len();
-        } else {
-            self.content_seen = true;
-            self.trailing_ws_bytes = 0;
-        }
-        self.has_cdata |= kind == Piece::CData;
-        self.text.push_str(piece);
-        true
-    }
-
-    fn into_string(mut self) -> String {
-        if self.has_cdata {
-            self.text.truncate(self.text.len() - self.trailing_ws_bytes);
-            self.text.drain(..self.leading_ws_bytes);
-        }
-        self.text
     }
 }
 
@@ -188,11 +142,13 @@ pub(super) struct Draft {
     in_author: bool,
     /// The first reason the record cannot be used, if any.
     problem: Option<String>,
+    field_bytes_max: usize,
 }
 
 impl Draft {
-    pub(super) fn new(kind: Kind, source_id: Option<String>, line: u64) -> Self {
-        Draft { kind, source_id, line, values: Values::default(), open: None, in_author: false, problem: None }
+    pub(super) fn new(kind: Kind, source_id: Option<String>, line: u64, field_bytes_max: usize) -> Self {
+        let values = Values::default();
+        Draft { kind, source_id, line, values, open: None, in_author: false, problem: None, field_bytes_max }
     }
 
     /// Names the record for error messages: by id if it has one, else by line.
@@ -237,9 +193,10 @@ impl Draft {
         let Some(open) = &mut self.open else {
             return;
         };
-        if !open.acc.push(text, piece) {
+        if !open.acc.push(text, piece, self.field_bytes_max) {
             let element = open.field.element();
-            self.note_problem(format!("{element} is longer than {FIELD_BYTES_MAX} bytes"));
+            let bytes_max = self.field_bytes_max;
+            self.note_problem(format!("{element} is longer than {bytes_max} bytes"));
         }
     }
 
@@ -250,7 +207,8 @@ impl Draft {
     /// Checks the record and turns it into a `Record`, or says why it is skipped.
     pub(super) fn finish(self) -> Result<Record, ImportError> {
         let what = self.describe();
-        let skipped = |reason: String| ImportError::Skipped { what: what.clone(), reason };
+        let kind = self.kind.record_kind();
+        let skipped = |reason: String| ImportError::Skipped { kind, what: what.clone(), reason };
         if let Some(problem) = self.problem {
             return Err(skipped(problem));
         }
@@ -293,6 +251,7 @@ fn comment(source_id: String, values: Values) -> Result<CommentRecord, String> {
         website: None,
         remote_addr: non_empty(values.ip_address),
         created_at,
+        edited_at: None,
         state: state(values.is_deleted.as_deref(), values.is_spam.as_deref()),
     })
 }
@@ -324,22 +283,4 @@ fn timestamp(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|error| format!("unparseable <createdAt> {text:?}: {error}"))
-}
-
-/// The four characters XML counts as whitespace (`is_ascii_whitespace` also admits form feed).
-fn is_xml_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
-/// Trims a value; empty becomes `None`.
-fn non_empty(value: Option<String>) -> Option<String> {
-    let value = value?;
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        None
-    } else if trimmed.len() == value.len() {
-        Some(value)
-    } else {
-        Some(trimmed.to_owned())
-    }
 }

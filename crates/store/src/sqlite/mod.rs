@@ -1,8 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode, one writer thread, a pool of readers.
 
-mod import;
+pub(crate) mod import;
 mod pool;
-mod rows;
+pub(crate) mod rows;
 mod schema;
 
 use std::path::PathBuf;
@@ -333,9 +333,14 @@ impl Store for SqliteStore {
         self.write(move |txn, _| import::write_batch(txn, &batch)).await
     }
 
-    async fn import_link_parents(&self, site: &str, source: &str) -> Result<Written<ImportReport>, StoreError> {
+    async fn import_link_parents(
+        &self,
+        site: &str,
+        source: &str,
+        orphans_listed_max: usize,
+    ) -> Result<Written<ImportReport>, StoreError> {
         let (site, source) = (site.to_owned(), source.to_owned());
-        self.write(move |txn, _| import::link_parents(txn, &site, &source)).await
+        self.write(move |txn, _| import::link_parents(txn, &site, &source, orphans_listed_max)).await
     }
 
     async fn comment_id_max(&self) -> Result<Option<CommentId>, StoreError> {

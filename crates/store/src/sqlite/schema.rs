@@ -5,7 +5,8 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Each entry moves the schema from version `i` to `i + 1`. Never edit a released entry.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -71,7 +72,15 @@ CREATE TABLE idempotency_keys (
     PRIMARY KEY (site, scope, key)
 ) STRICT;
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_ms);
-"#];
+"#,
+    // 2: what an import last wrote into a comment (`store::import_digest`), so that a re-import
+    // updates upstream edits but never overwrites a comment edited, deleted or moderated here; and
+    // the last import run that met the row, so a source id repeated within one export is a duplicate.
+    r#"
+ALTER TABLE comments ADD COLUMN source_digest TEXT;
+ALTER TABLE comments ADD COLUMN import_run INTEGER;
+"#,
+];
 
 /// Brings the database up to the newest schema; each step is its own transaction.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
