@@ -10,7 +10,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("import", &["model"]),
     ("store", &["model"]),
     ("api", &["model", "store", "testkit"]),
-    ("afterword", &["model", "store", "import", "api", "testkit"]),
+    ("check", &["model"]),
+    ("afterword", &["model", "store", "import", "api", "check", "testkit"]),
     ("testkit", &["store"]),
 ];
 
