@@ -8,6 +8,7 @@ use anyhow::Context;
 use api::IdSource;
 use model::IdGenerator;
 use serde::Deserialize;
+use store::postgres::ReplicaRouterConfig;
 use store::{LeaseConfig, NodeLease, PostgresConfig, PostgresStore, Store};
 
 use crate::config::Config;
@@ -19,8 +20,18 @@ use crate::config::Config;
 pub struct PostgresSettings {
     /// The primary, e.g. `postgres://afterword@db.internal:5432/afterword`.
     pub url: Option<String>,
-    /// Streaming replicas, for the replica router (reads go to the primary until it lands).
+    /// Streaming replicas of `url`; reads are routed among them by `read_strategy`.
     pub replica_urls: Vec<String>,
+    /// How often each replica is asked for its replay position.
+    pub replica_poll_interval_ms: u64,
+    /// A poll not answered by then marks the replica down.
+    pub replica_poll_timeout_ms: u64,
+    /// How long a read waits for a replica to catch up before it goes to the primary.
+    pub replica_wait_ms_max: u64,
+    /// A replica not heard from for this long is not used.
+    pub replica_stale_ms_max: u64,
+    /// Failed replica reads retried on another replica before the primary answers.
+    pub replica_read_retries_max: usize,
     /// Connections per pool (the primary's, and each replica's).
     pub connections_max: usize,
     pub connection_wait_ms_max: u64,
@@ -41,6 +52,11 @@ impl Default for PostgresSettings {
         Self {
             url: None,
             replica_urls: Vec::new(),
+            replica_poll_interval_ms: store.router.poll_interval_ms,
+            replica_poll_timeout_ms: store.router.poll_timeout_ms,
+            replica_wait_ms_max: store.router.wait_ms_max,
+            replica_stale_ms_max: store.router.stale_ms_max,
+            replica_read_retries_max: store.router.read_retries_max,
             connections_max: store.connections_max,
             connection_wait_ms_max: store.connection_wait_ms_max,
             connect_timeout_ms: store.connect_timeout_ms,
@@ -59,6 +75,14 @@ impl PostgresSettings {
         PostgresConfig {
             url: url.to_owned(),
             replica_urls: self.replica_urls.clone(),
+            router: ReplicaRouterConfig {
+                poll_interval_ms: self.replica_poll_interval_ms,
+                poll_timeout_ms: self.replica_poll_timeout_ms,
+                wait_ms_max: self.replica_wait_ms_max,
+                stale_ms_max: self.replica_stale_ms_max,
+                read_retries_max: self.replica_read_retries_max,
+                random_seed: rand::random(),
+            },
             connections_max: self.connections_max,
             connection_wait_ms_max: self.connection_wait_ms_max,
             connect_timeout_ms: self.connect_timeout_ms,
@@ -78,6 +102,9 @@ impl PostgresSettings {
 
     /// Rejects lease timings that could not fence: renewals must come well within the TTL.
     pub fn check(&self) -> anyhow::Result<()> {
+        if self.replica_poll_interval_ms == 0 || self.replica_poll_timeout_ms == 0 {
+            anyhow::bail!("invalid configuration: postgres.replica_poll_interval_ms and replica_poll_timeout_ms must be at least 1");
+        }
         if self.connections_max == 0 {
             anyhow::bail!("invalid configuration: postgres.connections_max must be at least 1");
         }

@@ -141,6 +141,18 @@ pub struct Config {
     pub import: ImportSettings,
     #[serde(default = "shutdown_grace_ms_default")]
     pub shutdown_grace_ms: u64,
+    /// How reads are routed among PostgreSQL replicas: causal (default), primary, eventual or
+    /// sticky:<duration>. `serve --strategy` overrides it.
+    #[serde(default = "read_strategy_default")]
+    pub read_strategy: String,
+    /// Honour `Afterword-Read-Strategy` request headers and answer `Afterword-Served-By`
+    /// (`serve --allow-strategy-override`). For verification, never in production.
+    #[serde(default)]
+    pub allow_strategy_override: bool,
+}
+
+fn read_strategy_default() -> String {
+    "causal".to_owned()
 }
 
 fn data_dir_default() -> PathBuf {
@@ -200,7 +212,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The configured read strategy, checked.
+    pub fn strategy(&self) -> anyhow::Result<model::Strategy> {
+        self.read_strategy.parse().map_err(|error| anyhow::anyhow!("invalid configuration: read_strategy: {error}"))
+    }
+
     fn check(&self) -> anyhow::Result<()> {
+        self.strategy()?;
         let mut names = HashSet::new();
         for site in &self.sites {
             if site.name.trim().is_empty() {
@@ -279,6 +297,9 @@ impl Config {
             sites: self.sites(bound),
             admin_token: self.admin_token.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
+            // Checked when the configuration was loaded.
+            read_strategy: self.strategy().unwrap_or_default(),
+            allow_strategy_override: self.allow_strategy_override,
         }
     }
 }

@@ -74,7 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve(_) => runtime.block_on(serve::run(config)).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => {
+            let mut config = config;
+            args.apply(&mut config)?;
+            runtime.block_on(serve::run(config)).map(|()| ExitCode::SUCCESS)
+        }
         Command::Import(args) => import::run(&runtime, &config, &args),
         Command::Migrate => runtime.block_on(migrate(&config)).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => runtime.block_on(up::run(&config, overrides.config_file.clone(), args)),

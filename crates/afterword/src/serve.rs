@@ -26,14 +26,28 @@ pub struct ServeArgs {
     /// Address to listen on, `host:port`; port 0 picks a free port [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR", env = "AFTERWORD_LISTEN")]
     pub listen: Option<String>,
-    /// Read strategy: causal (default), primary, eventual or sticky:<duration>. Accepted now
-    /// but without effect: every read goes to the primary until replica routing arrives.
+    /// How reads are routed among PostgreSQL replicas: causal (default: a replica that has
+    /// replayed what the reader has seen, else a short wait, else the primary), primary,
+    /// eventual (any replica) or sticky:<duration> (a writer's reads go to the primary for
+    /// that long) [config: read_strategy].
     #[arg(long, value_name = "STRATEGY")]
     pub strategy: Option<String>,
-    /// Honour an `Afterword-Read-Strategy` request header (for `afterword check`). Accepted
-    /// now but without effect until replica routing arrives.
+    /// Honour an `Afterword-Read-Strategy` request header and answer `Afterword-Served-By`
+    /// (for `afterword check` and tests; never in production) [config: allow_strategy_override].
     #[arg(long)]
     pub allow_strategy_override: bool,
+}
+
+impl ServeArgs {
+    /// Flags win over the configuration.
+    pub fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
+        if let Some(strategy) = &self.strategy {
+            strategy.parse::<model::Strategy>().map_err(|error| anyhow::anyhow!("--strategy: {error}"))?;
+            config.read_strategy = strategy.clone();
+        }
+        config.allow_strategy_override |= self.allow_strategy_override;
+        Ok(())
+    }
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {

@@ -46,12 +46,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "LIST")]
     pub replica_delays: Option<String>,
     /// Read strategy, passed on to the app servers: causal, primary, eventual or
-    /// sticky:<duration>. No effect yet: every read goes to the primary until replica routing
-    /// arrives.
+    /// sticky:<duration>.
     #[arg(long, value_name = "STRATEGY", default_value = "causal")]
     pub strategy: String,
-    /// Passed on to the app servers: honour an `Afterword-Read-Strategy` request header. No
-    /// effect until replica routing arrives.
+    /// Passed on to the app servers: honour an `Afterword-Read-Strategy` request header and
+    /// answer `Afterword-Served-By` (for `afterword check`).
     #[arg(long)]
     pub allow_strategy_override: bool,
     /// First port: primary P, replicas P+1.., app servers after them [default: free ports].
@@ -163,6 +162,7 @@ pub async fn run(config: &Config, config_file: Option<PathBuf>, args: UpArgs) ->
             args_strategy: args.strategy.clone(),
             allow_override: args.allow_strategy_override,
             primary_url: cluster.primary.url(DATABASE),
+            replica_urls: cluster.replicas.iter().map(|node| node.url(DATABASE)).collect(),
         };
         tokio::task::spawn_blocking(move || launch.start_all()).await.context("app server task failed")??
     };
@@ -208,6 +208,7 @@ struct Launch {
     args_strategy: String,
     allow_override: bool,
     primary_url: String,
+    replica_urls: Vec<String>,
 }
 
 impl Launch {
@@ -239,7 +240,11 @@ impl Launch {
         if self.allow_override {
             args.push("--allow-strategy-override".to_owned());
         }
-        let envs = vec![("AFTERWORD_POSTGRES__URL".to_owned(), self.primary_url.clone())];
+        let replicas = serde_json::to_string(&self.replica_urls).context("cannot describe the replicas")?;
+        let envs = vec![
+            ("AFTERWORD_POSTGRES__URL".to_owned(), self.primary_url.clone()),
+            ("AFTERWORD_POSTGRES__REPLICA_URLS".to_owned(), replicas),
+        ];
         let log = self.data_dir.join(format!("{role}.log"));
         let server = Guarded::start(&RunAs::current_user(), program, &args, &envs, &self.data_dir, &log, "TERM")
             .with_context(|| format!("cannot start {role}"))?;

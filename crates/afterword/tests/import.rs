@@ -110,7 +110,7 @@ fn isso_fixture_skips_the_orphan_post_and_keeps_the_deleted_parent_as_a_tombston
     let config = SqliteConfig::new(dir.path().join("afterword.sqlite3"));
     let thread = runtime.block_on(async {
         let store = SqliteStore::open(config).await.expect("store opens");
-        store.thread("default", &["/".to_owned()], None).await.expect("thread read").value
+        store.thread("default", &["/".to_owned()], store::ReadOptions::fresh()).await.expect("thread read").value
     });
     let thread = thread.expect("thread `/` exists");
     assert_eq!(thread.title.as_deref(), Some("Hello, World!"));
@@ -127,7 +127,7 @@ fn isso_fixture_skips_the_orphan_post_and_keeps_the_deleted_parent_as_a_tombston
     let by_alias = runtime.block_on(async {
         let store =
             SqliteStore::open(SqliteConfig::new(dir.path().join("afterword.sqlite3"))).await.expect("store opens");
-        store.thread("default", &["some-id".to_owned()], None).await.expect("thread read").value
+        store.thread("default", &["some-id".to_owned()], store::ReadOptions::fresh()).await.expect("thread read").value
     });
     assert_eq!(by_alias.map(|t| t.key).as_deref(), Some("/"));
 }
@@ -202,7 +202,7 @@ fn small_batches_give_the_same_result_and_orphans_are_listed() {
     let thread = runtime.block_on(async {
         let store =
             SqliteStore::open(SqliteConfig::new(dir.path().join("afterword.sqlite3"))).await.expect("store opens");
-        store.thread("default", &["/a".to_owned()], None).await.expect("thread read").value
+        store.thread("default", &["/a".to_owned()], store::ReadOptions::fresh()).await.expect("thread read").value
     });
     let comments = thread.expect("thread /a").comments;
     let parent_of = |text: &str| comments.iter().find(|c| c.text == text).map(|c| c.parent_id);

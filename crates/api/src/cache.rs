@@ -26,11 +26,11 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
-use model::{CommentId, Position};
+use model::{CommentId, Position, ServedBy};
 
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::reply::set_position;
+use crate::reply::{set_position, set_served_by};
 
 /// Response header saying how a thread list was served: `hit`, `miss` or `bypass` (not
 /// cacheable for this viewer). Tests and benchmarks read it; clients may ignore it.
@@ -51,13 +51,17 @@ pub struct ListKey {
 
 /// What a miss produces: the response body as the anonymous viewer sees it.
 pub struct Filled {
-    /// Serialised once; its `position` field is the snapshot's position.
+    /// Serialised once; its `position` field is `position`.
     pub json: Vec<u8>,
+    /// What readers of this body must carry: at least everything it shows (an over-estimate
+    /// is safe here, an under-estimate is not).
+    pub position: Position,
     /// A position the snapshot is known to include: the tag readers are compared with. It must
     /// not over-estimate (a reader could then be served an entry missing their own write).
-    /// SQLite's read position is exact (read in the snapshot); a replica-routed store must hand
-    /// over the position known before its query, not one observed after it.
-    pub position: Position,
+    /// SQLite's read position is exact (read in the snapshot); a replica read hands over the
+    /// position known before its query. `None`: not cached.
+    pub tag: Option<Position>,
+    pub served_by: ServedBy,
     /// The thread's stored key, which writes name when they invalidate.
     pub thread_key: String,
 }
@@ -66,7 +70,11 @@ pub struct Filled {
 struct Entry {
     site: String,
     thread_key: String,
+    /// The under-estimate readers are compared with (`Filled::tag`).
+    tag: Position,
+    /// What readers are told to carry (`Filled::position`).
     position: Position,
+    served_by: ServedBy,
     built_at_ms: i64,
     json: Bytes,
     gzip: Option<Bytes>,
@@ -77,7 +85,7 @@ struct Entry {
 impl Entry {
     fn usable(&self, seen: Option<Position>, now_ms: i64, ttl_ms: i64) -> bool {
         let fresh = now_ms.saturating_sub(self.built_at_ms) < ttl_ms;
-        fresh && seen.is_none_or(|seen| self.position.covers(seen))
+        fresh && model::cache_rule::servable(self.tag, seen)
     }
 
     /// Weight for the byte budget; the bodies dominate.
@@ -100,6 +108,14 @@ impl Outcome {
             Outcome::Miss => "miss",
         })
     }
+}
+
+/// How a cached response is answered: compressed or not, and whether `Afterword-Served-By`
+/// is shown (servers that allow strategy overrides show it).
+#[derive(Debug, Clone, Copy)]
+pub struct Reply {
+    pub gzip: AcceptsGzip,
+    pub served_by: bool,
 }
 
 /// Whether the client accepts a gzip body (`Accept-Encoding: gzip` with a non-zero q).
@@ -180,7 +196,7 @@ impl ReadCache {
         &self,
         key: ListKey,
         seen: Option<Position>,
-        gzip: AcceptsGzip,
+        reply: Reply,
         now_ms: impl Fn() -> i64,
         fill: F,
     ) -> Result<Response, ApiError>
@@ -190,21 +206,24 @@ impl ReadCache {
     {
         if let Some(entry) = self.usable(&key, seen, now_ms()) {
             self.hits.increment(1);
-            return Ok(respond(&entry, seen, gzip, Outcome::Hit));
+            return Ok(respond(&entry, seen, reply, Outcome::Hit));
         }
         let flight = self.join_flight(&key);
         let _filling = flight.lock.lock().await;
         // Whoever held the lock before us may have filled the entry we need.
         if let Some(entry) = self.usable(&key, seen, now_ms()) {
             self.hits.increment(1);
-            return Ok(respond(&entry, seen, gzip, Outcome::Hit));
+            return Ok(respond(&entry, seen, reply, Outcome::Hit));
         }
         self.misses.increment(1);
         let writes_before = self.writes.load(Ordering::SeqCst);
         let filled = fill().await?;
+        let cacheable = filled.tag.is_some();
         let entry = Arc::new(self.entry_from(&key, filled, now_ms()));
-        self.store_if_newer(key, entry.clone(), writes_before, now_ms());
-        Ok(respond(&entry, seen, gzip, Outcome::Miss))
+        if cacheable {
+            self.store_if_newer(key, entry.clone(), writes_before, now_ms());
+        }
+        Ok(respond(&entry, seen, reply, Outcome::Miss))
     }
 
     /// This server changed a thread: its cached lists are stale from now on.
@@ -238,7 +257,9 @@ impl ReadCache {
         Entry {
             site: key.site.clone(),
             thread_key: filled.thread_key,
+            tag: filled.tag.unwrap_or(filled.position),
             position: filled.position,
+            served_by: filled.served_by,
             built_at_ms: now_ms,
             json: Bytes::from(filled.json),
             gzip,
@@ -262,9 +283,7 @@ impl ReadCache {
         // Sets for one key run under its flight lock, so nothing slips in between get and insert.
         if let Some(current) = entries.get(&key) {
             let current_live = now_ms.saturating_sub(current.built_at_ms) < self.ttl_ms;
-            let current_newer =
-                current.position.store == entry.position.store && current.position.pos > entry.position.pos;
-            if current_live && current_newer {
+            if current_live && !model::cache_rule::replaces(Some(current.tag), entry.tag) {
                 return;
             }
         }
@@ -304,8 +323,8 @@ fn gzip(json: &[u8]) -> Option<Bytes> {
 
 /// The response for an entry. The body's `position` field is the snapshot's; the header is the
 /// highest of that and what the reader has seen (they differ only on the filling request).
-fn respond(entry: &Entry, seen: Option<Position>, gzip: AcceptsGzip, outcome: Outcome) -> Response {
-    let (body, encoded) = match (&entry.gzip, gzip) {
+fn respond(entry: &Entry, seen: Option<Position>, reply: Reply, outcome: Outcome) -> Response {
+    let (body, encoded) = match (&entry.gzip, reply.gzip) {
         (Some(compressed), AcceptsGzip(true)) => (compressed.clone(), true),
         _ => (entry.json.clone(), false),
     };
@@ -319,6 +338,9 @@ fn respond(entry: &Entry, seen: Option<Position>, gzip: AcceptsGzip, outcome: Ou
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     headers.insert(HeaderName::from_static(CACHE_HEADER), outcome.header());
+    if reply.served_by {
+        set_served_by(headers, entry.served_by);
+    }
     match seen {
         Some(seen) if !entry.position.covers(seen) => set_position(headers, entry.position.max_same_store(Some(seen))),
         _ => {

@@ -7,14 +7,14 @@ use axum::response::Response;
 use model::{compose, CommentId, CommentState, Draft, FieldError, Moderation, TextFormat};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use store::{Change, Created, IdempotencyClaim, NewComment};
+use store::{Change, Created, IdempotencyClaim, NewComment, ReadOptions};
 
 use crate::body::JsonBody;
 use crate::cache::AcceptsGzip;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::listing::{list_thread, ListQuery};
-use crate::reply::{json_response, Session};
+use crate::reply::{json_response, set_last_write, Session};
 use crate::state::AppState;
 use crate::view::CommentView;
 
@@ -112,12 +112,15 @@ pub async fn create(
     let author_session = written.value.session_id.unwrap_or(session);
     let viewer = model::Viewer { session_id: Some(author_session), admin: context.admin };
     let token = state.sign_session(author_session);
+    let position = written.position.max_same_store(context.seen);
     let body = CommentResponse {
         comment: CommentView::new(&written.value, &viewer),
-        position: written.position.max_same_store(context.seen).to_string(),
+        position: position.to_string(),
         session: Some(token.clone()),
     };
-    json_response(StatusCode::CREATED, &body, Some(written.position), &context, Some(Session(token)))
+    let mut response = json_response(StatusCode::CREATED, &body, Some(position), &context, Some(Session(token)))?;
+    set_last_write(response.headers_mut(), inner.clock.now().timestamp_millis());
+    Ok(response)
 }
 
 fn idempotency_key(headers: &HeaderMap, chars_max: usize) -> Result<Option<String>, ApiError> {
@@ -153,15 +156,17 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let read = state.inner.store.comment(id, context.seen).await?;
+    let read = state.inner.store.comment(id, state.read_options(&context)).await?;
     let viewer = context.viewer();
     let comment = read.value.filter(|c| viewer.may_see(c)).ok_or(ApiError::NotFound("comment not found"))?;
     let body = CommentResponse {
         comment: CommentView::new(&comment, &viewer),
-        position: read.position.max_same_store(context.seen).to_string(),
+        position: read.position.to_string(),
         session: None,
     };
-    json_response(StatusCode::OK, &body, Some(read.position), &context, None)
+    let mut response = json_response(StatusCode::OK, &body, Some(read.position), &context, None)?;
+    state.show_served_by(response.headers_mut(), read.served_by);
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +187,8 @@ pub async fn patch(
     let id = parse_id(&id)?;
     let change = match (request.text, request.state) {
         (Some(text), None) => {
-            let current = state.inner.store.comment(id, context.seen).await?.value;
+            // Read before a write: from the primary, so a comment just posted is found.
+            let current = state.inner.store.comment(id, ReadOptions::fresh()).await?.value;
             let current = current.ok_or(ApiError::NotFound("comment not found"))?;
             let site = state.site(Some(&current.site))?;
             model::validate::check_text(&text, state.field_limits(site).text_chars_max)?;
@@ -221,12 +227,15 @@ async fn change_and_respond(
     let written = inner.store.change_comment(id, change, viewer, now, inner.config.limits.edit_window_s).await?;
     // Read cache (issue 4): the edited, deleted or moderated comment is in cached lists.
     inner.read_cache.invalidate_thread(&written.value.site, &written.value.thread_key);
+    let position = written.position.max_same_store(context.seen);
     let body = CommentResponse {
         comment: CommentView::new(&written.value, &viewer),
-        position: written.position.max_same_store(context.seen).to_string(),
+        position: position.to_string(),
         session: None,
     };
-    json_response(StatusCode::OK, &body, Some(written.position), context, None)
+    let mut response = json_response(StatusCode::OK, &body, Some(position), context, None)?;
+    set_last_write(response.headers_mut(), now.timestamp_millis());
+    Ok(response)
 }
 
 fn parse_settable_state(wanted: &str) -> Result<CommentState, ApiError> {

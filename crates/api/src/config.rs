@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use model::{FieldLimits, Moderation, QueryRule, ThreadKeyRules, TrailingSlash};
+use model::{FieldLimits, Moderation, QueryRule, Strategy, ThreadKeyRules, TrailingSlash};
 use serde::Deserialize;
 
 /// Every bound the API enforces, with its unit last.
@@ -179,6 +179,11 @@ pub struct ApiConfig {
     pub admin_token: Option<String>,
     /// Peers whose `X-Forwarded-For` is believed (the load balancer).
     pub trusted_proxies: Vec<IpAddr>,
+    /// How reads are routed among replicas (DESIGN "Consistency").
+    pub read_strategy: Strategy,
+    /// Honour the `Afterword-Read-Strategy` request header and answer `Afterword-Served-By`
+    /// (for `afterword check` and tests; never the default).
+    pub allow_strategy_override: bool,
 }
 
 impl Default for ApiConfig {
@@ -189,6 +194,8 @@ impl Default for ApiConfig {
             sites: vec![SiteConfig::default_site()],
             admin_token: None,
             trusted_proxies: Vec::new(),
+            read_strategy: Strategy::Causal,
+            allow_strategy_override: false,
         }
     }
 }

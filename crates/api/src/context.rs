@@ -7,9 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
-use model::{Position, SessionId, Viewer};
+use model::{Position, SessionId, Strategy, Viewer};
 use sha2::{Digest, Sha256};
+use store::ReadOptions;
 
+use crate::config::ApiConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -17,6 +19,13 @@ pub const POSITION_HEADER: &str = "afterword-position";
 pub const SESSION_HEADER: &str = "afterword-session";
 pub const POSITION_COOKIE: &str = "afterword_pos";
 pub const SESSION_COOKIE: &str = "afterword_session";
+/// Request header naming a read strategy; honoured only with `allow_strategy_override`.
+pub const STRATEGY_HEADER: &str = "afterword-read-strategy";
+/// Response header naming where a read was served (with `allow_strategy_override` only).
+pub const SERVED_BY_HEADER: &str = "afterword-served-by";
+/// When the client last wrote, in Unix ms (for the `sticky` strategy).
+pub const LAST_WRITE_HEADER: &str = "afterword-last-write";
+pub const LAST_WRITE_COOKIE: &str = "afterword_last_write";
 
 /// The caller of one request.
 #[derive(Debug, Clone)]
@@ -28,11 +37,21 @@ pub struct RequestContext {
     pub seen: Option<Position>,
     /// The `Origin` header, when a browser sent one.
     pub origin: Option<String>,
+    /// How this request's reads are routed: the server's strategy, or the request's own
+    /// when the server allows overrides.
+    pub strategy: Strategy,
+    /// When this client last wrote, in Unix ms, as it says (header or cookie).
+    pub last_write_ms: Option<i64>,
 }
 
 impl RequestContext {
     pub fn viewer(&self) -> Viewer {
         Viewer { session_id: self.session, admin: self.admin }
+    }
+
+    /// Where this request's reads may go, at `now_ms` (Unix ms).
+    pub fn read_options(&self, now_ms: i64) -> ReadOptions {
+        ReadOptions { seen: self.seen, strategy: self.strategy, last_write_ms: self.last_write_ms, now_ms }
     }
 }
 
@@ -49,7 +68,25 @@ impl FromRequestParts<AppState> for RequestContext {
         let admin = admin_from_headers(&parts.headers, inner.config.admin_token.as_deref())?;
         let seen = seen_position(&parts.headers, state);
         let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(RequestContext { client_addr, session, admin, seen, origin })
+        let strategy = read_strategy(&parts.headers, &inner.config)?;
+        let last_write_ms = header_or_cookie(&parts.headers, LAST_WRITE_HEADER, LAST_WRITE_COOKIE)
+            .iter()
+            .filter_map(|text| text.trim().parse::<i64>().ok())
+            .max();
+        Ok(RequestContext { client_addr, session, admin, seen, origin, strategy, last_write_ms })
+    }
+}
+
+/// The server's strategy, or — when overrides are allowed — the one the request names.
+fn read_strategy(headers: &HeaderMap, config: &ApiConfig) -> Result<Strategy, ApiError> {
+    if !config.allow_strategy_override {
+        return Ok(config.read_strategy);
+    }
+    match headers.get(STRATEGY_HEADER) {
+        None => Ok(config.read_strategy),
+        Some(value) => value.to_str().ok().and_then(|text| text.parse::<Strategy>().ok()).ok_or_else(|| {
+            ApiError::bad_field("Afterword-Read-Strategy", "must be eventual, primary, causal or sticky:<duration>")
+        }),
     }
 }
 

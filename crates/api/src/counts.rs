@@ -47,10 +47,12 @@ pub async fn counts(
         .iter()
         .map(|raw| model::site::normalize_thread_key(raw, &rules))
         .collect::<Result<Vec<_>, _>>()?;
-    let read = state.inner.store.counts(&site.name, &keys, context.seen).await?;
+    let read = state.inner.store.counts(&site.name, &keys, state.read_options(&context)).await?;
     let counts = request.threads.iter().cloned().zip(read.value).collect();
-    let body = CountsResponse { counts, position: read.position.max_same_store(context.seen).to_string() };
-    json_response(StatusCode::OK, &body, Some(read.position), &context, None)
+    let body = CountsResponse { counts, position: read.position.to_string() };
+    let mut response = json_response(StatusCode::OK, &body, Some(read.position), &context, None)?;
+    state.show_served_by(response.headers_mut(), read.served_by);
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,7 +24,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"draining"}"#.to_owned())
     } else {
         match inner.store.current_position().await {
-            Ok(position) => (StatusCode::OK, format!(r#"{{"status":"ready","position":"{position}"}}"#)),
+            Ok(position) => (StatusCode::OK, ready_body(position, &inner.store.replicas())),
             Err(error) => {
                 tracing::warn!(%error, "not ready: store unreachable");
                 (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"store unreachable"}"#.to_owned())
@@ -32,6 +32,32 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     (status, [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+/// `{"status":"ready","position":…,"replicas":[…],"replicas_polled":bool}`: what this server
+/// knows of each replica, so tools can wait until every replica has been polled.
+fn ready_body(position: model::Position, replicas: &[store::ReplicaReport]) -> String {
+    let replicas: Vec<serde_json::Value> = replicas
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "polled": r.polled,
+                "healthy": r.healthy,
+                "position": r.position.map(|p| p.to_string()),
+                "lag_bytes": r.lag_bytes,
+                "lag_s": r.lag_s,
+            })
+        })
+        .collect();
+    let all_polled = replicas.iter().all(|r| r["polled"] == serde_json::Value::Bool(true));
+    serde_json::json!({
+        "status": "ready",
+        "position": position.to_string(),
+        "replicas": replicas,
+        "replicas_polled": all_polled,
+    })
+    .to_string()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

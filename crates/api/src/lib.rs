@@ -86,11 +86,13 @@ fn cors_layer(config: &ApiConfig) -> CorsLayer {
             HeaderName::from_static("afterword-position"),
             HeaderName::from_static("afterword-session"),
             HeaderName::from_static("afterword-read-strategy"),
+            HeaderName::from_static("afterword-last-write"),
         ])
         .expose_headers([
             HeaderName::from_static("afterword-position"),
             HeaderName::from_static("afterword-session"),
             HeaderName::from_static("afterword-served-by"),
+            HeaderName::from_static("afterword-last-write"),
             header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600))

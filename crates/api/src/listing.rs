@@ -2,10 +2,10 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use model::{Comment, CommentId, Position};
+use model::{Comment, CommentId, Position, ServedBy};
 use serde::{Deserialize, Serialize};
 
-use crate::cache::{AcceptsGzip, Filled, ListKey, CACHE_HEADER};
+use crate::cache::{AcceptsGzip, Filled, ListKey, Reply, CACHE_HEADER};
 use crate::comments::parse_id;
 use crate::context::RequestContext;
 use crate::error::ApiError;
@@ -104,29 +104,39 @@ pub async fn list_thread(
     if context.session.is_none() && !context.admin && cache.enabled() {
         let now_ms = || state.inner.clock.now().timestamp_millis();
         let fill = || async {
-            let (body, position, thread_key) = read_page(state, &params, context).await?;
+            let (body, read) = read_page(state, &params, context).await?;
             let json =
                 serde_json::to_vec(&body).map_err(|e| ApiError::Internal { detail: format!("serialising: {e}") })?;
-            Ok(Filled { json, position, thread_key })
+            let thread_key = body.thread.key;
+            Ok(Filled { json, position: read.position, tag: read.cache_tag, served_by: read.served_by, thread_key })
         };
-        return cache.serve(params.cache_key(), context.seen, gzip, now_ms, fill).await;
+        let reply = Reply { gzip, served_by: state.inner.config.allow_strategy_override };
+        return cache.serve(params.cache_key(), context.seen, reply, now_ms, fill).await;
     }
-    let (mut body, position, _) = read_page(state, &params, context).await?;
-    body.position = position.max_same_store(context.seen).to_string();
-    let mut response = json_response(StatusCode::OK, &body, Some(position), context, None)?;
+    let (body, read) = read_page(state, &params, context).await?;
+    let mut response = json_response(StatusCode::OK, &body, Some(read.position), context, None)?;
     response.headers_mut().insert(CACHE_HEADER, HeaderValue::from_static("bypass"));
+    state.show_served_by(response.headers_mut(), read.served_by);
     Ok(response)
 }
 
-/// One page as `context`'s viewer sees it, the snapshot's position (also in the body) and the
-/// thread's stored key.
+/// Where a read was served and what the reader may carry, without the rows.
+pub(crate) struct ReadInfo {
+    pub position: Position,
+    pub cache_tag: Option<Position>,
+    pub served_by: ServedBy,
+}
+
+/// One page as `context`'s viewer sees it, and where it was read (its position is also in
+/// the body).
 async fn read_page(
     state: &AppState,
     params: &ListParams,
     context: &RequestContext,
-) -> Result<(ListResponse, Position, String), ApiError> {
+) -> Result<(ListResponse, ReadInfo), ApiError> {
     let lookup = vec![params.key.clone(), params.raw_thread.clone()];
-    let read = state.inner.store.thread(&params.site, &lookup, context.seen).await?;
+    let options = context.read_options(state.inner.clock.now().timestamp_millis());
+    let read = state.inner.store.thread(&params.site, &lookup, options).await?;
     let viewer = context.viewer();
     let (info, comments, next) = match &read.value {
         None => (ThreadInfo { key: params.key.clone(), title: None, count: 0 }, Vec::new(), None),
@@ -145,9 +155,8 @@ async fn read_page(
             (info, views, next)
         }
     };
-    let thread_key = info.key.clone();
     let body = ListResponse { thread: info, comments, next, position: read.position.to_string() };
-    Ok((body, read.position, thread_key))
+    Ok((body, ReadInfo { position: read.position, cache_tag: read.cache_tag, served_by: read.served_by }))
 }
 
 /// One page: in flat form `limit` comments after `after`; in tree form `limit` top-level

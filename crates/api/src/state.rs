@@ -66,6 +66,18 @@ impl AppState {
         Self { inner: Arc::new(inner) }
     }
 
+    /// `Afterword-Served-By`, on servers that allow strategy overrides.
+    pub(crate) fn show_served_by(&self, headers: &mut axum::http::HeaderMap, served_by: model::ServedBy) {
+        if self.inner.config.allow_strategy_override {
+            crate::reply::set_served_by(headers, served_by);
+        }
+    }
+
+    /// What a read may use: the request's position, strategy and last write, and now.
+    pub(crate) fn read_options(&self, context: &RequestContext) -> store::ReadOptions {
+        context.read_options(self.inner.clock.now().timestamp_millis())
+    }
+
     /// From now on `/readyz` fails, so a load balancer stops sending new requests.
     pub fn begin_draining(&self) {
         self.inner.draining.store(true, std::sync::atomic::Ordering::SeqCst);

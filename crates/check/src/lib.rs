@@ -10,3 +10,7 @@ pub mod history;
 
 pub use checker::{check, FinalSets, Findings, Staleness, Violation, ViolationKind};
 pub use history::{History, Observed, OpKind, Operation, Outcome, SeenState, UserId};
+pub mod error;
+pub mod workload;
+
+pub use error::CheckError;

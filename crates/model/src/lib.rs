@@ -18,7 +18,7 @@ pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
 pub use compose::{compose, render_checked, Clock, Draft};
 pub use id::{CommentId, IdError, IdGenerator};
 pub use position::{Position, StoreId};
-pub use routing::{decide, Decision, ReadContext, ReplicaView, Strategy};
+pub use routing::{decide, Decision, ReadContext, ReplicaView, ServedBy, Strategy};
 pub use session::{SessionId, SessionSigner};
 pub use site::{Moderation, QueryRule, ThreadKeyRules, TrailingSlash};
 pub use text::{render_html, TextFormat};

@@ -14,6 +14,17 @@ pub enum StoreId {
     Sqlite { database: Uuid },
 }
 
+impl StoreId {
+    /// Whether both name the same database, whatever the timeline (for lag figures only:
+    /// positions of different timelines are never compared for consistency).
+    pub fn same_system(self, other: StoreId) -> bool {
+        match (self, other) {
+            (StoreId::Postgres { system_id: a, .. }, StoreId::Postgres { system_id: b, .. }) => a == b,
+            (a, b) => a == b,
+        }
+    }
+}
+
 /// A position in one store's commit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Position {

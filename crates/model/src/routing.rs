@@ -110,6 +110,50 @@ pub enum Decision {
     WaitUntil(i64),
 }
 
+/// Where a read was answered, as the `Afterword-Served-By` header names it:
+/// `primary`, `replica-N` (1-based), each optionally followed by ` after-wait` when the read
+/// first waited for a replica to catch up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServedBy {
+    /// `None` for the primary, else the replica's index (0-based).
+    pub replica: Option<usize>,
+    pub after_wait: bool,
+}
+
+impl ServedBy {
+    pub const PRIMARY: ServedBy = ServedBy { replica: None, after_wait: false };
+
+    /// Parses the header form; `None` for anything else.
+    pub fn parse(text: &str) -> Option<ServedBy> {
+        let text = text.trim();
+        let (target, after_wait) = match text.strip_suffix(" after-wait") {
+            Some(target) => (target, true),
+            None => (text, false),
+        };
+        let replica = match target {
+            "primary" => None,
+            other => {
+                let number: usize = other.strip_prefix("replica-")?.parse().ok()?;
+                Some(number.checked_sub(1)?)
+            }
+        };
+        Some(ServedBy { replica, after_wait })
+    }
+}
+
+impl fmt::Display for ServedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.replica {
+            None => f.write_str("primary")?,
+            Some(index) => write!(f, "replica-{}", index + 1)?,
+        }
+        if self.after_wait {
+            f.write_str(" after-wait")?;
+        }
+        Ok(())
+    }
+}
+
 /// The routing decision.
 pub fn decide(read: &ReadContext<'_>) -> Decision {
     match read.strategy {
@@ -186,6 +230,17 @@ mod tests {
             now_ms: 1_000,
             wait_deadline_ms: 1_030,
             random: 0,
+        }
+    }
+
+    #[test]
+    fn served_by_round_trips() {
+        for text in ["primary", "primary after-wait", "replica-1", "replica-12 after-wait"] {
+            assert_eq!(ServedBy::parse(text).map(|s| s.to_string()).as_deref(), Some(text));
+        }
+        assert_eq!(ServedBy::parse("replica-2"), Some(ServedBy { replica: Some(1), after_wait: false }));
+        for bad in ["", "replica-0", "replica-", "secondary", "primary after"] {
+            assert_eq!(ServedBy::parse(bad), None, "{bad}");
         }
     }
 

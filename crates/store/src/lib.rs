@@ -13,8 +13,8 @@ pub use postgres::{LeaseConfig, NodeLease, PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use types::{
     import_digest, import_outcome, import_update, Change, Created, IdempotencyClaim, ImportBatch, ImportComment,
-    ImportCommentOutcome, ImportReport, ImportThread, ImportUpdate, NewComment, Read, StoredImport, ThreadSnapshot,
-    ThreadSummary, Written,
+    ImportCommentOutcome, ImportReport, ImportThread, ImportUpdate, NewComment, Read, ReadOptions, ReplicaReport,
+    StoredImport, ThreadSnapshot, ThreadSummary, Written,
 };
 
 use async_trait::async_trait;
@@ -38,10 +38,10 @@ pub trait Store: Send + Sync + 'static {
         &self,
         site: &str,
         lookup_keys: &[String],
-        seen: Option<Position>,
+        read: ReadOptions,
     ) -> Result<Read<Option<ThreadSnapshot>>, StoreError>;
 
-    async fn comment(&self, id: CommentId, seen: Option<Position>) -> Result<Read<Option<Comment>>, StoreError>;
+    async fn comment(&self, id: CommentId, read: ReadOptions) -> Result<Read<Option<Comment>>, StoreError>;
 
     /// Edits, deletes or moderates a comment, checking `viewer`'s rights in the same transaction.
     async fn change_comment(
@@ -57,7 +57,7 @@ pub trait Store: Send + Sync + 'static {
     async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError>;
 
     /// Published comments per thread key (keys or aliases); unknown threads count 0.
-    async fn counts(&self, site: &str, keys: &[String], seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError>;
+    async fn counts(&self, site: &str, keys: &[String], read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError>;
 
     /// Writes one batch of imported threads and comments in one transaction: threads upserted
     /// by key with their aliases, each comment created, updated or left as `import_outcome`
@@ -78,4 +78,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// The store's current position; an error when it cannot be reached (readiness).
     async fn current_position(&self) -> Result<Position, StoreError>;
+
+    /// What this server knows of each read replica (none for a store without replicas).
+    fn replicas(&self) -> Vec<ReplicaReport> {
+        Vec::new()
+    }
 }

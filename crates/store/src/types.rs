@@ -1,14 +1,55 @@
 //! Values passed into and out of a store.
 
 use chrono::{DateTime, Utc};
-use model::{Comment, CommentId, CommentState, Position, TextFormat};
+use model::{Comment, CommentId, CommentState, Position, ServedBy, Strategy, TextFormat};
 use sha2::{Digest, Sha256};
 
 /// A read's value and the position it reflects (at least everything the read returned).
 #[derive(Debug, Clone)]
 pub struct Read<T> {
     pub value: T,
+    /// What the reader may carry from now on: at least everything the read returned and, when
+    /// the reader's `seen` was genuine (not beyond the primary), at least `seen`.
     pub position: Position,
+    pub served_by: ServedBy,
+    /// A position the data is known to include — an under-estimate, for cache entries (DESIGN
+    /// "Cache"); `None` when the store cannot name one safely (the result must not be cached).
+    pub cache_tag: Option<Position>,
+}
+
+/// What decides where a read goes: the reader's highest position, the strategy, the reader's
+/// last write (for `sticky`) and the wall-clock time the last write is compared with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    pub seen: Option<Position>,
+    pub strategy: Strategy,
+    /// When the reader last wrote, in Unix milliseconds (for `sticky`).
+    pub last_write_ms: Option<i64>,
+    /// Now, in Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// One read replica as this server knows it, for `/readyz` and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaReport {
+    /// `replica-1`, `replica-2`, … in configuration order.
+    pub name: String,
+    /// Whether a poll has answered since start.
+    pub polled: bool,
+    pub healthy: bool,
+    pub position: Option<Position>,
+    /// The primary's last polled position minus this replica's replay position.
+    pub lag_bytes: u64,
+    /// Time since the last transaction this replica replayed was committed on the primary
+    /// (grows on an idle primary, as PostgreSQL reports it).
+    pub lag_s: f64,
+}
+
+impl ReadOptions {
+    /// A read that needs nothing beyond what is committed now (tools, tests).
+    pub fn fresh() -> Self {
+        Self { strategy: Strategy::Primary, ..Self::default() }
+    }
 }
 
 /// A write's result and a position at or after its commit.

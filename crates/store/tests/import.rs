@@ -53,7 +53,7 @@ async fn write(store: &SqliteStore, run_id: i64, comments: Vec<ImportComment>) -
 }
 
 async fn stored(store: &SqliteStore) -> Vec<Comment> {
-    let thread = store.thread("default", &["/t".to_owned()], None).await.expect("read").value;
+    let thread = store.thread("default", &["/t".to_owned()], store::ReadOptions::fresh()).await.expect("read").value;
     thread.expect("thread /t").comments
 }
 

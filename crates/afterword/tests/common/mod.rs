@@ -75,7 +75,7 @@ pub async fn open_store(data_dir: &std::path::Path) -> store::SqliteStore {
 pub async fn stored_thread(data_dir: &std::path::Path, key: &str) -> store::ThreadSnapshot {
     use store::Store;
     let store = open_store(data_dir).await;
-    let read = store.thread("default", &[key.to_owned()], None).await.expect("thread read");
+    let read = store.thread("default", &[key.to_owned()], store::ReadOptions::fresh()).await.expect("thread read");
     read.value.unwrap_or_else(|| panic!("no thread {key:?}"))
 }
 

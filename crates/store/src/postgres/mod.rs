@@ -10,9 +10,13 @@ mod import;
 pub mod lease;
 mod pools;
 mod position;
+mod read;
+pub mod router;
 mod rows;
 mod schema;
 mod write;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,15 +25,17 @@ use model::{Comment, CommentId, Position, StoreId, Viewer};
 
 use self::pools::Pools;
 use self::position::Positions;
+use self::router::{Router, RouterConfig};
 use self::rows::{comment_by_id, find_thread, published_count, thread_comments};
 use self::write::CreateOutcome;
 use crate::{
-    Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, Store, StoreError,
-    ThreadSnapshot, ThreadSummary, Written,
+    Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, ReadOptions, ReplicaReport,
+    Store, StoreError, ThreadSnapshot, ThreadSummary, Written,
 };
 
 pub use self::lease::{LeaseConfig, NodeLease};
-pub use self::pools::{redact, Target};
+pub use self::pools::redact;
+pub use self::router::RouterConfig as ReplicaRouterConfig;
 pub use self::schema::schema_version_latest;
 
 /// Connection and pool bounds; the binary's `[postgres]` table fills these in.
@@ -37,8 +43,10 @@ pub use self::schema::schema_version_latest;
 pub struct PostgresConfig {
     /// The primary, e.g. `postgres://afterword@127.0.0.1:5432/afterword`.
     pub url: String,
-    /// Streaming replicas; unused for reads until the replica router arrives.
+    /// Streaming replicas of the primary, for reads (see `router.rs`).
     pub replica_urls: Vec<String>,
+    /// How replicas are polled and how long a read waits for one.
+    pub router: RouterConfig,
     /// Connections per pool (the primary's, and each replica's).
     pub connections_max: usize,
     /// How long a request waits for a free connection before the store reports Unavailable.
@@ -56,6 +64,7 @@ impl PostgresConfig {
         Self {
             url: url.into(),
             replica_urls: Vec::new(),
+            router: RouterConfig::default(),
             connections_max: 16,
             connection_wait_ms_max: 5_000,
             connect_timeout_ms: 5_000,
@@ -68,7 +77,9 @@ impl PostgresConfig {
 
 pub struct PostgresStore {
     pools: Pools,
-    positions: Positions,
+    positions: Arc<Positions>,
+    /// Present when replicas are configured: reads are routed among them.
+    router: Option<Arc<Router>>,
     config: PostgresConfig,
 }
 
@@ -79,9 +90,17 @@ impl PostgresStore {
         let pools = Pools::new(&config)?;
         let mut client = pools.primary().await?;
         schema::migrate(&mut client).await?;
-        let positions = Positions::read(&client).await?;
+        let positions = Arc::new(Positions::read(&client).await?);
         drop(client);
-        Ok(Self { pools, positions, config })
+        let router = if pools.replicas.is_empty() {
+            None
+        } else {
+            let replicas = config.replica_urls.iter().cloned().zip(pools.replicas.iter().cloned()).collect();
+            let router = Arc::new(Router::new(replicas, positions.system_id(), config.router.clone()));
+            router::spawn_pollers(&router, pools.primary.clone(), Arc::clone(&positions));
+            Some(router)
+        };
+        Ok(Self { pools, positions, router, config })
     }
 
     /// The primary's pool, for the node-id lease.
@@ -93,13 +112,6 @@ impl PostgresStore {
     /// read inside the transaction would precede the commit record).
     async fn position_after_commit(&self, client: &Object) -> Result<Position, StoreError> {
         self.positions.primary_flush(client).await
-    }
-
-    /// Ends a read: the position read after the snapshot was taken, then COMMIT.
-    async fn finish_read<T>(&self, txn: Transaction<'_>, value: T) -> Result<Read<T>, StoreError> {
-        let position = self.positions.primary_flush(&txn).await?;
-        txn.commit().await?;
-        Ok(Read { value, position })
     }
 }
 
@@ -165,23 +177,25 @@ impl Store for PostgresStore {
         &self,
         site: &str,
         lookup_keys: &[String],
-        _seen: Option<Position>,
+        read: ReadOptions,
     ) -> Result<Read<Option<ThreadSnapshot>>, StoreError> {
-        let (_target, mut client) = self.pools.reader().await?;
-        let txn = snapshot(&mut client).await?;
-        let Some((thread_id, key, title)) = find_thread(&txn, site, lookup_keys).await? else {
-            return self.finish_read(txn, None).await;
-        };
-        let comments = thread_comments(&txn, thread_id, self.config.thread_rows_max).await?;
-        let published_count = published_count(&txn, thread_id).await?;
-        self.finish_read(txn, Some(ThreadSnapshot { key, title, comments, published_count })).await
+        let (site, keys, rows_max) = (site.to_owned(), lookup_keys.to_vec(), self.config.thread_rows_max);
+        self.routed(read, move |txn| {
+            let (site, keys) = (site.clone(), keys.clone());
+            Box::pin(async move {
+                let Some((thread_id, key, title)) = find_thread(txn, &site, &keys).await? else {
+                    return Ok(None);
+                };
+                let comments = thread_comments(txn, thread_id, rows_max).await?;
+                let published_count = published_count(txn, thread_id).await?;
+                Ok(Some(ThreadSnapshot { key, title, comments, published_count }))
+            })
+        })
+        .await
     }
 
-    async fn comment(&self, id: CommentId, _seen: Option<Position>) -> Result<Read<Option<Comment>>, StoreError> {
-        let (_target, mut client) = self.pools.reader().await?;
-        let txn = snapshot(&mut client).await?;
-        let comment = comment_by_id(&txn, id).await?;
-        self.finish_read(txn, comment).await
+    async fn comment(&self, id: CommentId, read: ReadOptions) -> Result<Read<Option<Comment>>, StoreError> {
+        self.routed(read, move |txn| Box::pin(async move { comment_by_id(txn, id).await })).await
     }
 
     async fn change_comment(
@@ -201,42 +215,35 @@ impl Store for PostgresStore {
 
     async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (_target, mut client) = self.pools.reader().await?;
-        let txn = snapshot(&mut client).await?;
-        let rows = txn
-            .query(
-                "SELECT t.key, t.title, count(c.id) AS published, max(c.created_ms) AS latest
-                 FROM threads t LEFT JOIN comments c ON c.thread_id = t.id AND c.state = 'published'
-                 WHERE t.site = $1 GROUP BY t.id
-                 ORDER BY latest DESC NULLS LAST, t.key COLLATE \"C\" LIMIT $2",
-                &[&site, &limit],
-            )
-            .await?;
-        let summaries = rows
-            .iter()
-            .map(|row| {
-                Ok(ThreadSummary {
-                    key: row.try_get(0)?,
-                    title: row.try_get(1)?,
-                    published_count: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.finish_read(txn, summaries).await
+        let site = site.to_owned();
+        // The demo page's list: from the primary, it promises nothing about positions.
+        self.read_primary(
+            &move |txn| {
+                let site = site.clone();
+                Box::pin(async move { thread_summaries(txn, &site, limit).await })
+            },
+            false,
+        )
+        .await
     }
 
-    async fn counts(&self, site: &str, keys: &[String], _seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError> {
-        let (_target, mut client) = self.pools.reader().await?;
-        let txn = snapshot(&mut client).await?;
-        let mut counts = Vec::with_capacity(keys.len());
-        for key in keys {
-            let count = match find_thread(&txn, site, std::slice::from_ref(key)).await? {
-                Some((thread_id, _, _)) => published_count(&txn, thread_id).await?,
-                None => 0,
-            };
-            counts.push(count);
-        }
-        self.finish_read(txn, counts).await
+    async fn counts(&self, site: &str, keys: &[String], read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError> {
+        let (site, keys) = (site.to_owned(), keys.to_vec());
+        self.routed(read, move |txn| {
+            let (site, keys) = (site.clone(), keys.clone());
+            Box::pin(async move {
+                let mut counts = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    let count = match find_thread(txn, &site, std::slice::from_ref(key)).await? {
+                        Some((thread_id, _, _)) => published_count(txn, thread_id).await?,
+                        None => 0,
+                    };
+                    counts.push(count);
+                }
+                Ok(counts)
+            })
+        })
+        .await
     }
 
     async fn import_batch(&self, batch: ImportBatch) -> Result<Written<Vec<ImportCommentOutcome>>, StoreError> {
@@ -270,4 +277,30 @@ impl Store for PostgresStore {
         let client = self.pools.primary().await?;
         self.positions.primary_flush(&client).await
     }
+
+    fn replicas(&self) -> Vec<ReplicaReport> {
+        self.router.as_ref().map_or_else(Vec::new, |router| router.reports())
+    }
+}
+
+/// The site's threads, most recently commented first, with published counts.
+async fn thread_summaries(txn: &Transaction<'_>, site: &str, limit: i64) -> Result<Vec<ThreadSummary>, StoreError> {
+    let rows = txn
+        .query(
+            "SELECT t.key, t.title, count(c.id) AS published, max(c.created_ms) AS latest
+             FROM threads t LEFT JOIN comments c ON c.thread_id = t.id AND c.state = 'published'
+             WHERE t.site = $1 GROUP BY t.id
+             ORDER BY latest DESC NULLS LAST, t.key COLLATE \"C\" LIMIT $2",
+            &[&site, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ThreadSummary {
+                key: row.try_get(0)?,
+                title: row.try_get(1)?,
+                published_count: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
+            })
+        })
+        .collect()
 }

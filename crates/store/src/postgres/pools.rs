@@ -1,6 +1,5 @@
-//! Connection pools: one for the primary and one per replica. Reads go to the primary for now;
-//! the replica router will choose among `replicas` through `Pools::reader` without the store
-//! code around it changing.
+//! Connection pools: one for the primary and one per replica; the router (`router.rs`)
+//! chooses among the replicas per read.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,16 +10,9 @@ use tokio_postgres::NoTls;
 use super::PostgresConfig;
 use crate::StoreError;
 
-/// Where a pooled connection leads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Primary,
-    Replica(usize),
-}
-
 pub struct Pools {
     pub primary: Pool,
-    #[expect(dead_code, reason = "read by the replica router, which comes next")]
+    /// One per configured replica, in order; the router chooses among them.
     pub replicas: Vec<Pool>,
 }
 
@@ -35,12 +27,6 @@ impl Pools {
     /// A connection to the primary (writes, and reads until routing arrives).
     pub async fn primary(&self) -> Result<Object, StoreError> {
         Ok(self.primary.get().await?)
-    }
-
-    /// A connection for a read. Always the primary in this version: a replica may be chosen
-    /// here once the position-token router decides per read.
-    pub async fn reader(&self) -> Result<(Target, Object), StoreError> {
-        Ok((Target::Primary, self.primary().await?))
     }
 }
 

@@ -37,6 +37,10 @@ impl Positions {
         Ok(positions)
     }
 
+    pub fn system_id(&self) -> u64 {
+        self.system_id
+    }
+
     /// Which store (and history) positions from this primary belong to.
     pub fn store_id(&self) -> StoreId {
         StoreId::Postgres { system_id: self.system_id, timeline: self.timeline.load(Ordering::Relaxed) }

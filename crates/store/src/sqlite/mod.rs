@@ -11,14 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::{authorize_change, Comment, CommentId, CommentState, Denied, FieldError, Position, StoreId, Viewer};
+use model::{
+    authorize_change, Comment, CommentId, CommentState, Denied, FieldError, Position, ServedBy, StoreId, Viewer,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::mpsc;
 
 use self::pool::{run_write, submit_write, ReaderPool, WriteJob};
 use self::rows::{comment_by_id, find_thread, published_count, thread_comments};
 use crate::{
-    Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, Store, StoreError,
+    Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, ReadOptions, Store, StoreError,
     ThreadSnapshot, ThreadSummary, Written,
 };
 
@@ -102,7 +104,10 @@ impl SqliteStore {
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<Read<T>, StoreError> {
         let (value, pos) = self.readers.read(work).await?;
-        Ok(Read { value, position: self.position(pos) })
+        // The counter is read inside the snapshot: exact, so it is also a safe cache tag. A
+        // genuine `seen` is never above it (writes bump it before they are acknowledged).
+        let position = self.position(pos);
+        Ok(Read { value, position, served_by: ServedBy::PRIMARY, cache_tag: Some(position) })
     }
 }
 
@@ -264,7 +269,7 @@ impl Store for SqliteStore {
         &self,
         site: &str,
         lookup_keys: &[String],
-        _seen: Option<Position>,
+        _read: ReadOptions,
     ) -> Result<Read<Option<ThreadSnapshot>>, StoreError> {
         let (site, keys, rows_max) = (site.to_owned(), lookup_keys.to_vec(), self.config.thread_rows_max);
         self.read(move |conn| {
@@ -278,7 +283,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn comment(&self, id: CommentId, _seen: Option<Position>) -> Result<Read<Option<Comment>>, StoreError> {
+    async fn comment(&self, id: CommentId, _read: ReadOptions) -> Result<Read<Option<Comment>>, StoreError> {
         self.read(move |conn| comment_by_id(conn, id)).await
     }
 
@@ -313,7 +318,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn counts(&self, site: &str, keys: &[String], _seen: Option<Position>) -> Result<Read<Vec<u64>>, StoreError> {
+    async fn counts(&self, site: &str, keys: &[String], _read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError> {
         let (site, keys) = (site.to_owned(), keys.to_vec());
         self.read(move |conn| {
             let mut counts = Vec::with_capacity(keys.len());

@@ -49,6 +49,8 @@ pub enum ClusterError {
     Failed { what: String, output: String },
     #[error("{role} did not become ready within {waited_ms} ms; its log ends:\n{log}")]
     NotReady { role: String, waited_ms: u64, log: String },
+    #[error("there is no replica {0} in this cluster")]
+    NoSuchReplica(usize),
 }
 
 impl ClusterError {
@@ -133,6 +135,10 @@ pub struct Cluster {
     pub primary: Node,
     pub replicas: Vec<Node>,
     remove_on_stop: bool,
+    /// What restarting a replica needs.
+    spec: ClusterSpec,
+    bin: PathBuf,
+    run_as: RunAs,
 }
 
 impl Cluster {
@@ -160,7 +166,37 @@ impl Cluster {
             }
             start_replica(spec, &bin, &run_as, primary.port, index)
         })?;
-        Ok(Cluster { primary, replicas, remove_on_stop: spec.remove_on_stop })
+        Ok(Cluster { primary, replicas, remove_on_stop: spec.remove_on_stop, spec: spec.clone(), bin, run_as })
+    }
+
+    /// Stops replica `index` (PostgreSQL's fast shutdown) and waits until it is gone; its data
+    /// directory stays for `restart_replica`.
+    pub fn stop_replica(&mut self, index: usize) -> Result<(), ClusterError> {
+        let node = self.replicas.get_mut(index).ok_or(ClusterError::NoSuchReplica(index))?;
+        node.server.signal_stop();
+        node.server.wait(Duration::from_secs(15));
+        Ok(())
+    }
+
+    /// Starts a stopped replica again on its port and data directory (it resumes streaming
+    /// where it stopped) and waits until it accepts connections.
+    pub fn restart_replica(&mut self, index: usize) -> Result<(), ClusterError> {
+        let node = self.replicas.get(index).ok_or(ClusterError::NoSuchReplica(index))?;
+        if node.is_running() {
+            return Ok(());
+        }
+        let (role, data_dir, port) = (node.role.clone(), node.data_dir.clone(), node.port);
+        clear_stale_server(&data_dir)?;
+        let standby = Standby {
+            primary_port: self.primary.port,
+            role: role.clone(),
+            apply_delay_ms: self.spec.replica_delays_ms.get(index).copied().unwrap_or(0),
+        };
+        let mut spec = self.spec.clone();
+        spec.ports = Ports::Base(port.saturating_sub(u16::try_from(index + 1).unwrap_or(0)));
+        let restarted = start_node(&spec, &self.bin, &self.run_as, &role, data_dir, index as u16 + 1, Some(&standby))?;
+        self.replicas[index] = restarted;
+        Ok(())
     }
 
     /// Every node, primary first.
