@@ -33,12 +33,28 @@ pub struct Observed {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpKind {
     /// A POST. `id` is the comment the server acknowledged (none when it failed or timed out).
-    Create { thread: String, parent_id: Option<Id>, idempotency_key: Option<String>, id: Option<Id> },
+    Create {
+        thread: String,
+        parent_id: Option<Id>,
+        idempotency_key: Option<String>,
+        id: Option<Id>,
+    },
     /// A thread read. `complete`: every comment of the thread fitted in the page.
-    Read { thread: String, observed: Vec<Observed>, complete: bool },
+    Read {
+        thread: String,
+        observed: Vec<Observed>,
+        complete: bool,
+    },
     /// A PATCH that set the comment's text to `revision`.
-    Edit { thread: String, comment: Id, revision: u32 },
-    Delete { thread: String, comment: Id },
+    Edit {
+        thread: String,
+        comment: Id,
+        revision: u32,
+    },
+    Delete {
+        thread: String,
+        comment: Id,
+    },
 }
 
 /// How the server answered.

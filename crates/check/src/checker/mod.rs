@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::history::{History, Id, OpKind, Observed, Operation, SeenState, UserId};
+use crate::history::{History, Id, Observed, OpKind, Operation, SeenState, UserId};
 
 #[cfg(test)]
 mod tests;
@@ -182,8 +182,13 @@ impl<'a> UserJudge<'a> {
         }
         match &operation.kind {
             OpKind::Create { thread, id: Some(id), .. } => {
-                let known =
-                    Known { thread: thread.clone(), since_ms: operation.end_ms, own: true, deleted: false, revision: Some(0) };
+                let known = Known {
+                    thread: thread.clone(),
+                    since_ms: operation.end_ms,
+                    own: true,
+                    deleted: false,
+                    revision: Some(0),
+                };
                 self.known.insert(*id, known);
             }
             OpKind::Create { id: None, .. } => {}
@@ -232,7 +237,13 @@ impl<'a> UserJudge<'a> {
     }
 
     /// Read-your-writes and monotonic reads: what the user knew of must be there.
-    fn judge_missing(&mut self, read: &Operation, thread: &str, got: &HashMap<Id, &Observed>, out: &mut Vec<Violation>) {
+    fn judge_missing(
+        &mut self,
+        read: &Operation,
+        thread: &str,
+        got: &HashMap<Id, &Observed>,
+        out: &mut Vec<Violation>,
+    ) {
         let mut missing: Vec<(Id, Known)> = self
             .known
             .iter()

@@ -28,7 +28,15 @@ fn history(operations: Vec<Operation>) -> History {
     History { operations, operations_max: 1_000, dropped: 0 }
 }
 
-fn violation(kind: ViolationKind, user: UserId, comment: Id, ack: Option<u64>, read: u64, by: &str, detail: &str) -> Violation {
+fn violation(
+    kind: ViolationKind,
+    user: UserId,
+    comment: Id,
+    ack: Option<u64>,
+    read: u64,
+    by: &str,
+    detail: &str,
+) -> Violation {
     Violation {
         kind,
         user,
@@ -73,28 +81,39 @@ fn a_missing_own_write_is_read_your_writes_with_its_staleness() {
             violation(kind, 1, 10, Some(5), 1_100, "replica-2", detail),
         ]
     );
-    let staleness =
-        Staleness { user: 1, comment: 10, acknowledged_at_ms: 5, first_visible_ms: Some(3_100), last_missing_ms: 1_100 };
+    let staleness = Staleness {
+        user: 1,
+        comment: 10,
+        acknowledged_at_ms: 5,
+        first_visible_ms: Some(3_100),
+        last_missing_ms: 1_100,
+    };
     assert_eq!(findings.staleness, vec![staleness.clone()]);
     assert_eq!(staleness.ms(), 3_095);
 }
 
 #[test]
 fn a_vanished_comment_is_a_monotonic_read() {
-    let h = history(vec![
-        read(2, 0, &[seen(10), seen(11)], "replica-2"),
-        read(2, 100, &[seen(10)], "replica-1"),
-    ]);
+    let h = history(vec![read(2, 0, &[seen(10), seen(11)], "replica-2"), read(2, 100, &[seen(10)], "replica-1")]);
     assert_eq!(
         check(&h, None).violations,
-        vec![violation(ViolationKind::MonotonicRead, 2, 11, Some(5), 100, "replica-1", "a comment seen before vanished")]
+        vec![violation(
+            ViolationKind::MonotonicRead,
+            2,
+            11,
+            Some(5),
+            100,
+            "replica-1",
+            "a comment seen before vanished"
+        )]
     );
 }
 
 #[test]
 fn a_comment_deleted_by_its_author_may_vanish() {
     let delete = op(1, 50, OpKind::Delete { thread: T.into(), comment: 10 });
-    let h = history(vec![create(1, 0, 10), read(2, 20, &[seen(10)], "primary"), delete, read(2, 100, &[], "replica-1")]);
+    let h =
+        history(vec![create(1, 0, 10), read(2, 20, &[seen(10)], "primary"), delete, read(2, 100, &[], "replica-1")]);
     assert_eq!(check(&h, None), Findings::default());
 }
 
@@ -117,7 +136,15 @@ fn a_deleted_comment_shown_again_is_a_resurrection() {
     let h = history(vec![create(1, 0, 10), delete, read(1, 20, &[seen(10)], "replica-1")]);
     assert_eq!(
         check(&h, None).violations,
-        vec![violation(ViolationKind::Resurrection, 1, 10, Some(5), 20, "replica-1", "shown again after it was deleted")]
+        vec![violation(
+            ViolationKind::Resurrection,
+            1,
+            10,
+            Some(5),
+            20,
+            "replica-1",
+            "shown again after it was deleted"
+        )]
     );
     // Seen as a tombstone by another user, then published again.
     let tombstone = Observed { id: 10, parent_id: None, state: SeenState::Deleted, revision: None };
@@ -134,7 +161,15 @@ fn an_older_text_after_a_newer_one_is_a_reverted_edit() {
     let h = history(vec![create(1, 0, 10), edit, read(1, 20, &[old], "replica-1")]);
     assert_eq!(
         check(&h, None).violations,
-        vec![violation(ViolationKind::EditReverted, 1, 10, Some(5), 20, "replica-1", "revision 1 shown after revision 2")]
+        vec![violation(
+            ViolationKind::EditReverted,
+            1,
+            10,
+            Some(5),
+            20,
+            "replica-1",
+            "revision 1 shown after revision 2"
+        )]
     );
     // Another user who read revision 2 and then revision 0.
     let new = Observed { revision: Some(2), ..seen(10) };
