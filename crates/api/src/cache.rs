@@ -72,8 +72,6 @@ struct Entry {
     thread_key: String,
     /// The under-estimate readers are compared with (`Filled::tag`).
     tag: Position,
-    /// What readers are told to carry (`Filled::position`).
-    position: Position,
     served_by: ServedBy,
     built_at_ms: i64,
     json: Bytes,
@@ -206,14 +204,14 @@ impl ReadCache {
     {
         if let Some(entry) = self.usable(&key, seen, now_ms()) {
             self.hits.increment(1);
-            return Ok(respond(&entry, seen, reply, Outcome::Hit));
+            return Ok(respond(&entry, reply, Outcome::Hit));
         }
         let flight = self.join_flight(&key);
         let _filling = flight.lock.lock().await;
         // Whoever held the lock before us may have filled the entry we need.
         if let Some(entry) = self.usable(&key, seen, now_ms()) {
             self.hits.increment(1);
-            return Ok(respond(&entry, seen, reply, Outcome::Hit));
+            return Ok(respond(&entry, reply, Outcome::Hit));
         }
         self.misses.increment(1);
         let writes_before = self.writes.load(Ordering::SeqCst);
@@ -223,7 +221,7 @@ impl ReadCache {
         if cacheable {
             self.store_if_newer(key, entry.clone(), writes_before, now_ms());
         }
-        Ok(respond(&entry, seen, reply, Outcome::Miss))
+        Ok(respond(&entry, reply, Outcome::Miss))
     }
 
     /// This server changed a thread: its cached lists are stale from now on.
@@ -258,7 +256,6 @@ impl ReadCache {
             site: key.site.clone(),
             thread_key: filled.thread_key,
             tag: filled.tag.unwrap_or(filled.position),
-            position: filled.position,
             served_by: filled.served_by,
             built_at_ms: now_ms,
             json: Bytes::from(filled.json),
@@ -321,9 +318,8 @@ fn gzip(json: &[u8]) -> Option<Bytes> {
     encoder.finish().ok().map(Bytes::from)
 }
 
-/// The response for an entry. The body's `position` field is the snapshot's; the header is the
-/// highest of that and what the reader has seen (they differ only on the filling request).
-fn respond(entry: &Entry, seen: Option<Position>, reply: Reply, outcome: Outcome) -> Response {
+/// The response for an entry: its bytes, and its position as header and cookie.
+fn respond(entry: &Entry, reply: Reply, outcome: Outcome) -> Response {
     let (body, encoded) = match (&entry.gzip, reply.gzip) {
         (Some(compressed), AcceptsGzip(true)) => (compressed.clone(), true),
         _ => (entry.json.clone(), false),
@@ -341,13 +337,10 @@ fn respond(entry: &Entry, seen: Option<Position>, reply: Reply, outcome: Outcome
     if reply.served_by {
         set_served_by(headers, entry.served_by);
     }
-    match seen {
-        Some(seen) if !entry.position.covers(seen) => set_position(headers, entry.position.max_same_store(Some(seen))),
-        _ => {
-            for (name, value) in &entry.position_headers {
-                headers.append(name, value.clone());
-            }
-        }
+    // A hit's entry covers the reader's `seen`; a fill's position already accounts for a
+    // genuine `seen` (the store clamps a forged one, which must not be echoed back).
+    for (name, value) in &entry.position_headers {
+        headers.append(name, value.clone());
     }
     response
 }

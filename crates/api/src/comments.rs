@@ -112,7 +112,10 @@ pub async fn create(
     let author_session = written.value.session_id.unwrap_or(session);
     let viewer = model::Viewer { session_id: Some(author_session), admin: context.admin };
     let token = state.sign_session(author_session);
-    let position = written.position.max_same_store(context.seen);
+    // A new comment's position is read after its COMMIT, so it covers every genuine token;
+    // a replay answers with the original's (as the first reply did), raised to what the
+    // client carries so its token never goes backwards.
+    let position = if replayed { written.position.max_same_store(context.seen) } else { written.position };
     let body = CommentResponse {
         comment: CommentView::new(&written.value, &viewer),
         position: position.to_string(),
@@ -227,7 +230,8 @@ async fn change_and_respond(
     let written = inner.store.change_comment(id, change, viewer, now, inner.config.limits.edit_window_s).await?;
     // Read cache (issue 4): the edited, deleted or moderated comment is in cached lists.
     inner.read_cache.invalidate_thread(&written.value.site, &written.value.thread_key);
-    let position = written.position.max_same_store(context.seen);
+    // Read after COMMIT: it covers every genuine token, and never echoes a forged one.
+    let position = written.position;
     let body = CommentResponse {
         comment: CommentView::new(&written.value, &viewer),
         position: position.to_string(),

@@ -95,6 +95,6 @@ pub async fn threads(
     let read = state.inner.store.threads(&site.name, limit).await?;
     let threads =
         read.value.into_iter().map(|t| ThreadItem { key: t.key, title: t.title, count: t.published_count }).collect();
-    let body = ThreadsResponse { threads, position: read.position.max_same_store(context.seen).to_string() };
+    let body = ThreadsResponse { threads, position: read.position.to_string() };
     json_response(StatusCode::OK, &body, Some(read.position), &context, None)
 }

@@ -72,6 +72,11 @@ impl PgCluster {
         self.cluster.as_ref().expect("a running cluster")
     }
 
+    /// For tests that stop and restart replicas.
+    pub fn cluster_mut(&mut self) -> &mut Cluster {
+        self.cluster.as_mut().expect("a running cluster")
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/DATABASE` on the primary.
     pub fn primary_url(&self, database: &str) -> String {
         self.cluster().primary.url(database)
