@@ -32,6 +32,9 @@ pub struct PostgresSettings {
     pub replica_stale_ms_max: u64,
     /// Failed replica reads retried on another replica before the primary answers.
     pub replica_read_retries_max: usize,
+    /// Advances of the primary's position remembered to estimate each replica's delay (a
+    /// read waits only for a replica expected within `replica_wait_ms_max`).
+    pub replica_history_len_max: usize,
     /// Connections per pool (the primary's, and each replica's).
     pub connections_max: usize,
     pub connection_wait_ms_max: u64,
@@ -57,6 +60,7 @@ impl Default for PostgresSettings {
             replica_wait_ms_max: store.router.wait_ms_max,
             replica_stale_ms_max: store.router.stale_ms_max,
             replica_read_retries_max: store.router.read_retries_max,
+            replica_history_len_max: store.router.primary_history_len_max,
             connections_max: store.connections_max,
             connection_wait_ms_max: store.connection_wait_ms_max,
             connect_timeout_ms: store.connect_timeout_ms,
@@ -81,6 +85,7 @@ impl PostgresSettings {
                 wait_ms_max: self.replica_wait_ms_max,
                 stale_ms_max: self.replica_stale_ms_max,
                 read_retries_max: self.replica_read_retries_max,
+                primary_history_len_max: self.replica_history_len_max,
                 random_seed: rand::random(),
             },
             connections_max: self.connections_max,
@@ -125,6 +130,8 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     pub ids: IdSource,
     pub lease: Lease,
+    /// On SQLite: this server's exclusive hold on the data directory (node 0 is ours alone).
+    pub data_dir_lock: Option<std::fs::File>,
 }
 
 /// The node-id lease an app server holds on PostgreSQL (none on SQLite).
@@ -160,12 +167,13 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
 }
 
 async fn open_sqlite(config: &Config) -> anyhow::Result<Opened> {
+    let lock = lock_data_dir(&config.data_dir, "serve.lock", "serve")?;
     let store = crate::open_store(config).await?;
     let mut ids = IdGenerator::new(0).context("node id 0 is out of range")?;
     if let Some(last) = store.comment_id_max().await.context("cannot read the highest comment id")? {
         ids.resume_after(last);
     }
-    Ok(Opened { store: Arc::new(store), ids: ids.into(), lease: Lease(None) })
+    Ok(Opened { store: Arc::new(store), ids: ids.into(), lease: Lease(None), data_dir_lock: Some(lock) })
 }
 
 async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<Opened> {
@@ -179,5 +187,37 @@ async fn open_postgres(config: &Config, url: &str) -> anyhow::Result<Opened> {
         .await
         .with_context(|| format!("cannot lease a node id from {shown}"))?;
     let lease = Arc::new(lease);
-    Ok(Opened { store: Arc::new(store), ids: IdSource::Leased(Arc::clone(&lease)), lease: Lease(Some(lease)) })
+    Ok(Opened {
+        store: Arc::new(store),
+        ids: IdSource::Leased(Arc::clone(&lease)),
+        lease: Lease(Some(lease)),
+        data_dir_lock: None,
+    })
+}
+
+/// An exclusive lock on a file in the data directory, held while the returned file lives.
+/// Two `serve` processes on one SQLite database would both be node 0 and hand out the same
+/// comment ids; two `up` runs would share one PostgreSQL data directory. The operating system
+/// drops the lock when the process dies, so a killed run never leaves a stale lock behind.
+pub fn lock_data_dir(data_dir: &std::path::Path, name: &str, role: &str) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let path = data_dir.join(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "the data directory {} is in use by another `afterword {role}` (it holds {}); stop it or choose another --data-dir",
+            data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }

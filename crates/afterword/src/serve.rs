@@ -52,7 +52,8 @@ impl ServeArgs {
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = install_metrics()?;
-    let backend::Opened { store, ids, lease } = backend::open(&config).await?;
+    // The lock (SQLite only) is held until this function returns, after the drain.
+    let backend::Opened { store, ids, lease, data_dir_lock: _data_dir_lock } = backend::open(&config).await?;
     let signer = SessionSigner::new(&crate::config::session_key(&config)?);
     let listener = bind(&config.listen).await?;
     let bound =

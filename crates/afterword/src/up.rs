@@ -142,6 +142,8 @@ pub async fn run(config: &Config, config_file: Option<PathBuf>, args: UpArgs) ->
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     let data_dir = fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve the data directory {}", config.data_dir.display()))?;
+    // One `up` per data directory: a second would start on the first one's PostgreSQL data.
+    let _up_lock = crate::backend::lock_data_dir(&data_dir, "up.lock", "up")?;
     let cluster = {
         let (plan, data_dir) = (plan.clone(), data_dir.clone());
         tokio::task::spawn_blocking(move || start_cluster(&plan, &data_dir)).await.context("cluster task failed")??

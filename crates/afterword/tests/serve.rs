@@ -81,6 +81,17 @@ fn serves_health_and_stops_on_sigterm() {
     // Without a session secret the key is made once and kept for the next start.
     assert_eq!(std::fs::read(dir.path().join("session.key")).map(|k| k.len()).ok(), Some(32));
 
+    // A second server on the same SQLite data directory would reuse node 0's ids: refused.
+    let second = afterword()
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run a second afterword serve");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("is in use by another `afterword serve`"), "{stderr}");
+
     let pid = server.0.id().to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
     assert!(killed.success());

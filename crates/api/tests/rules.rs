@@ -83,7 +83,15 @@ async fn pre_moderation_shows_pending_to_author_and_admin_only() {
     let hidden = app.send(Method::PATCH, &uri, &[(name, value.as_str())], Some(json!({"state": "hidden"}))).await;
     assert_eq!(hidden.body["comment"]["state"], "hidden");
     assert_eq!(ids(&app.list("thread=/m", &[]).await.body), Vec::<String>::new());
-    assert_eq!(ids(&app.list("thread=/m", &[(name, value.as_str())]).await.body), vec![id]);
+    assert_eq!(ids(&app.list("thread=/m", &[(name, value.as_str())]).await.body), vec![id.clone()]);
+    // The author may no longer rewrite (or delete) what a moderator hid.
+    let rewrite =
+        app.send(Method::PATCH, &uri, &[("afterword-session", &session)], Some(json!({"text": "sneaky"}))).await;
+    assert_eq!((rewrite.status, rewrite.body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
+    let delete = app.send(Method::DELETE, &uri, &[("afterword-session", &session)], None).await;
+    assert_eq!(delete.status, StatusCode::FORBIDDEN);
+    let as_admin = app.send(Method::GET, &uri, &[(name, value.as_str())], None).await;
+    assert_eq!(as_admin.body["comment"]["text"], "please approve", "the hidden text is unchanged");
     let bogus = app.send(Method::PATCH, &uri, &[(name, value.as_str())], Some(json!({"state": "deleted"}))).await;
     assert_eq!(
         (bogus.status, bogus.body["error"]["field"].clone()),

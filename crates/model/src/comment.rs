@@ -97,6 +97,8 @@ pub enum Denied {
     Deleted,
     #[error("only an admin may change a comment's state")]
     NotAdmin,
+    #[error("the comment was hidden by a moderator; only an admin may change it")]
+    Hidden,
 }
 
 /// The rule for edit and delete: the author within the window, an admin at any time.
@@ -114,6 +116,11 @@ pub fn authorize_change(
     }
     if !viewer.is_author_of(comment) {
         return Err(Denied::NotAuthor);
+    }
+    // Otherwise an author could rewrite text a moderator hid, and a later approval would
+    // publish words nobody reviewed.
+    if comment.state == CommentState::Hidden {
+        return Err(Denied::Hidden);
     }
     if (now - comment.created_at).num_seconds() >= edit_window_s {
         return Err(Denied::WindowClosed { window_s: edit_window_s });
@@ -165,6 +172,9 @@ mod tests {
         assert_eq!(authorize_change(&c, &viewer(None, true), t + minute * 999, 900), Ok(()));
         let gone = comment(1, CommentState::Deleted);
         assert_eq!(authorize_change(&gone, &viewer(None, true), t, 900), Err(Denied::Deleted));
+        let hidden = comment(1, CommentState::Hidden);
+        assert_eq!(authorize_change(&hidden, &viewer(Some(1), false), t, 900), Err(Denied::Hidden));
+        assert_eq!(authorize_change(&hidden, &viewer(None, true), t, 900), Ok(()));
     }
 
     #[test]

@@ -84,6 +84,11 @@ pub struct ReplicaView {
     pub healthy: bool,
     /// Reads this server has in flight on it.
     pub outstanding: u32,
+    /// When this replica is expected to have replayed the reader's `seen` (same clock as
+    /// `now_ms`), if the router can tell: a causal read waits only for a replica expected
+    /// within the wait budget, so a replica seconds behind costs no pointless wait. `None`:
+    /// unknown, worth waiting for.
+    pub catch_up_at_ms: Option<i64>,
 }
 
 /// Everything a routing decision depends on.
@@ -182,7 +187,11 @@ fn decide_causal(read: &ReadContext<'_>) -> Decision {
     if let Some(index) = least_outstanding(read, |replica| replica.position.is_some_and(|p| p.covers(seen))) {
         return Decision::Replica(index);
     }
-    let any_candidate = read.replicas.iter().any(|r| r.healthy && r.position.is_some_and(|p| p.store == seen.store));
+    let any_candidate = read.replicas.iter().any(|r| {
+        r.healthy
+            && r.position.is_some_and(|p| p.store == seen.store)
+            && r.catch_up_at_ms.is_none_or(|at| at <= read.wait_deadline_ms)
+    });
     if any_candidate && read.now_ms < read.wait_deadline_ms {
         Decision::WaitUntil(read.wait_deadline_ms)
     } else {
@@ -218,7 +227,7 @@ mod tests {
     }
 
     fn replica(p: u64, outstanding: u32) -> ReplicaView {
-        ReplicaView { position: Some(pos(p)), healthy: true, outstanding }
+        ReplicaView { position: Some(pos(p)), healthy: true, outstanding, catch_up_at_ms: None }
     }
 
     fn context<'a>(strategy: Strategy, seen: Option<u64>, replicas: &'a [ReplicaView]) -> ReadContext<'a> {
@@ -264,6 +273,17 @@ mod tests {
         let mut late = context(Strategy::Causal, Some(61), &replicas);
         late.now_ms = 1_030;
         assert_eq!(decide(&late), Decision::Primary, "the wait budget is spent");
+        let mut behind = replicas;
+        behind[0].catch_up_at_ms = Some(5_000);
+        behind[2].catch_up_at_ms = Some(2_000);
+        behind[1].catch_up_at_ms = Some(1_031);
+        assert_eq!(
+            decide(&context(Strategy::Causal, Some(61), &behind)),
+            Decision::Primary,
+            "no replica is expected within the budget: no pointless wait"
+        );
+        behind[1].catch_up_at_ms = Some(1_020);
+        assert_eq!(decide(&context(Strategy::Causal, Some(61), &behind)), Decision::WaitUntil(1_030));
         assert_eq!(decide(&context(Strategy::Causal, None, &replicas)), Decision::Replica(0));
     }
 
@@ -273,9 +293,10 @@ mod tests {
             position: Some(Position { store: StoreId::Postgres { system_id: 1, timeline: 2 }, pos: 999 }),
             healthy: true,
             outstanding: 0,
+            catch_up_at_ms: None,
         };
         let down = ReplicaView { healthy: false, ..replica(999, 0) };
-        let unpolled = ReplicaView { position: None, healthy: true, outstanding: 0 };
+        let unpolled = ReplicaView { position: None, healthy: true, outstanding: 0, catch_up_at_ms: None };
         let replicas = [foreign, down, unpolled];
         assert_eq!(decide(&context(Strategy::Causal, Some(5), &replicas)), Decision::Primary, "nothing to wait for");
         assert_eq!(decide(&context(Strategy::Eventual, None, &[down, unpolled])), Decision::Primary);

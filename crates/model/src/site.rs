@@ -53,6 +53,9 @@ pub fn normalize_thread_key(input: &str, rules: &ThreadKeyRules) -> Result<Strin
         return Err(FieldError::new("thread", "must not contain control characters"));
     }
     let lower = input.to_ascii_lowercase();
+    if ["javascript:", "data:", "vbscript:"].iter().any(|scheme| lower.starts_with(scheme)) {
+        return Err(FieldError::new("thread", "must be a page path, an http(s) URL or an identifier"));
+    }
     let url = if lower.starts_with("http://") || lower.starts_with("https://") {
         Url::parse(input).map_err(|_| FieldError::new("thread", "is not a valid URL"))?
     } else if input.starts_with("//") {
@@ -72,16 +75,25 @@ pub fn normalize_thread_key(input: &str, rules: &ThreadKeyRules) -> Result<Strin
 }
 
 /// `/caf%C3%A9` and `/café` are one page: percent-escapes are decoded where that is
-/// unambiguous (valid UTF-8, and no escaped `/`, `?`, `#` or `%`).
+/// unambiguous (valid UTF-8, and no escaped `/`, `?`, `#` or `%`) and harmless (no control,
+/// invisible or text-direction characters, which stay escaped).
 fn decoded_path(path: &str) -> String {
     match percent_encoding::percent_decode_str(path).decode_utf8() {
         Ok(decoded)
-            if !decoded.contains(['?', '#', '%']) && decoded.matches('/').count() == path.matches('/').count() =>
+            if !decoded.contains(['?', '#', '%'])
+                && !decoded.chars().any(is_hidden_char)
+                && decoded.matches('/').count() == path.matches('/').count() =>
         {
             decoded.into_owned()
         }
         _ => path.to_owned(),
     }
+}
+
+/// Characters a key must not carry unescaped: controls, zero-width and bidi formatting.
+fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn path_key(path: &str, query: Option<&str>, rules: &ThreadKeyRules) -> String {
@@ -149,8 +161,12 @@ mod tests {
 
     #[test]
     fn bad_keys_name_the_field() {
-        for bad in ["", "  ", "a\u{0}b"] {
+        for bad in ["", "  ", "a\u{0}b", "javascript:alert(1)", "DATA:text/html,x"] {
             assert_eq!(normalize_thread_key(bad, &ThreadKeyRules::default()).unwrap_err().field, "thread");
+        }
+        // Escaped controls and text-direction marks stay escaped, never decoded into the key.
+        for (escaped, key) in [("/%00", "/%00"), ("/a%0d%0ab", "/a%0d%0ab"), ("/%E2%80%AEx", "/%E2%80%AEx")] {
+            assert_eq!(normalize_thread_key(escaped, &ThreadKeyRules::default()).unwrap(), key);
         }
         let long = "x".repeat(THREAD_KEY_CHARS_MAX + 1);
         assert!(normalize_thread_key(&long, &ThreadKeyRules::default()).is_err());

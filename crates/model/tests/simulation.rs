@@ -190,6 +190,7 @@ impl Sim {
                     position: (last_poll >= 0).then(|| at(polled.max(s.piggybacked[i]))),
                     healthy,
                     outstanding: 0,
+                    catch_up_at_ms: None,
                 }
             })
             .collect()

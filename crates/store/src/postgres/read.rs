@@ -55,8 +55,8 @@ impl PostgresStore {
         loop {
             // Made before looking, so progress announced while deciding is not missed.
             let progress = router.progress.notified();
-            let views = router.views(&excluded);
             let now_ms = options.now_ms.saturating_add(asked_at.elapsed().as_millis() as i64);
+            let views = router.views(&excluded, seen, now_ms);
             let read = ReadContext {
                 seen,
                 strategy: options.strategy,

@@ -7,6 +7,7 @@
 //! the position they observed, which raises what is known between polls. The decision itself
 //! is `model::decide`, fed from here; the read loop around it is `read.rs`.
 
+use std::collections::VecDeque;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -43,6 +44,9 @@ pub struct RouterConfig {
     pub read_retries_max: usize,
     /// Seeds the tie-breaking draw, so a run can be replayed.
     pub random_seed: u64,
+    /// How many advances of the primary's position are remembered (with when they were
+    /// seen), to estimate when a replica will reach a reader's position.
+    pub primary_history_len_max: usize,
 }
 
 impl Default for RouterConfig {
@@ -54,6 +58,7 @@ impl Default for RouterConfig {
             stale_ms_max: 1_000,
             read_retries_max: 1,
             random_seed: 0x5eed,
+            primary_history_len_max: 1_024,
         }
     }
 }
@@ -65,6 +70,8 @@ struct Status {
     /// The last poll answered and the replica is a standby of this primary.
     healthy: bool,
     polled_at: Option<Instant>,
+    /// When `position` was first seen (the replica reached it then, or shortly before).
+    reached_at: Option<Instant>,
     lag_s: f64,
 }
 
@@ -90,6 +97,8 @@ pub struct Router {
     /// Woken whenever a replica's known position advances; readers waiting for one listen.
     pub progress: Notify,
     primary_polled: Mutex<Option<Position>>,
+    /// Advances of the primary's flush position and when they were seen, oldest first.
+    primary_history: Mutex<VecDeque<(Instant, u64)>>,
     /// Single flight for fresh primary positions: (when the read started, what it returned).
     fresh_primary: tokio::sync::Mutex<Option<(Instant, Position)>>,
     rng: Mutex<StdRng>,
@@ -118,6 +127,7 @@ impl Router {
             slots,
             progress: Notify::new(),
             primary_polled: Mutex::new(None),
+            primary_history: Mutex::new(VecDeque::new()),
             fresh_primary: tokio::sync::Mutex::new(None),
             rng: Mutex::new(StdRng::seed_from_u64(config.random_seed)),
             system_id,
@@ -134,20 +144,30 @@ impl Router {
     }
 
     /// What the decision sees: replicas in `excluded` (failed during this read) and replicas
-    /// not heard from within `stale_ms_max` count as unhealthy.
-    pub fn views(&self, excluded: &[usize]) -> Vec<ReplicaView> {
+    /// not heard from within `stale_ms_max` count as unhealthy. `now_ms` is the decision's
+    /// clock, for the catch-up estimates.
+    pub fn views(&self, excluded: &[usize], seen: Option<Position>, now_ms: i64) -> Vec<ReplicaView> {
         let now = Instant::now();
         let stale = Duration::from_millis(self.config.stale_ms_max);
+        let history = lock(&self.primary_history);
+        // When the primary reached the reader's position (now, if no poll has seen it yet).
+        let seen_at = seen.map(|seen| primary_reached(&history, seen.pos).unwrap_or(now));
         self.slots
             .iter()
             .enumerate()
             .map(|(index, slot)| {
                 let status = *lock(&slot.status);
                 let recent = status.polled_at.is_some_and(|at| now.saturating_duration_since(at) <= stale);
+                let catch_up_at_ms = seen_at.and_then(|seen_at| {
+                    let eta = seen_at + replica_delay(&history, &status)?;
+                    let ahead_ms = eta.saturating_duration_since(now).as_millis();
+                    Some(now_ms.saturating_add(i64::try_from(ahead_ms).unwrap_or(i64::MAX)))
+                });
                 ReplicaView {
                     position: status.position,
                     healthy: status.healthy && recent && !excluded.contains(&index),
                     outstanding: slot.outstanding.load(Ordering::Relaxed),
+                    catch_up_at_ms,
                 }
             })
             .collect()
@@ -191,6 +211,26 @@ impl Router {
         *lock(&self.primary_polled)
     }
 
+    /// Takes in a position read from the primary: raises what is known, and notes when it
+    /// advanced (a new timeline starts the history afresh).
+    fn primary_seen(&self, position: Position) {
+        let mut known = lock(&self.primary_polled);
+        let same_history = known.is_some_and(|k| k.store == position.store);
+        if !same_history {
+            lock(&self.primary_history).clear();
+        }
+        let advanced = !same_history || known.is_some_and(|k| position.pos > k.pos);
+        *known = Some(known.map_or(position, |p| position.max_same_store(Some(p))));
+        drop(known);
+        if advanced {
+            let mut history = lock(&self.primary_history);
+            history.push_back((Instant::now(), position.pos));
+            while history.len() > self.config.primary_history_len_max.max(1) {
+                history.pop_front();
+            }
+        }
+    }
+
     /// The primary's position, read after `asked_at`: one read serves every request that asked
     /// before it started (single flight), so a burst of forged tokens costs one round trip.
     pub async fn fresh_primary(
@@ -209,8 +249,7 @@ impl Router {
         let client = primary.get().await?;
         let position = positions.primary_flush(&client).await?;
         *fresh = Some((started, position));
-        let mut polled = lock(&self.primary_polled);
-        *polled = Some(polled.map_or(position, |p| position.max_same_store(Some(p))));
+        self.primary_seen(position);
         Ok(position)
     }
 
@@ -240,8 +279,32 @@ fn raise(status: &mut Status, position: Position) -> bool {
         Some(known) if known.store == position.store && known.pos >= position.pos => false,
         _ => {
             status.position = Some(position);
+            status.reached_at = Some(Instant::now());
             true
         }
+    }
+}
+
+/// When the primary was first seen at or past `pos`; `None` if not yet (or not remembered).
+fn primary_reached(history: &VecDeque<(Instant, u64)>, pos: u64) -> Option<Instant> {
+    let index = history.partition_point(|&(_, at)| at < pos);
+    history.get(index).map(|&(when, _)| when)
+}
+
+/// How far behind the primary a replica replays, measured at its last advance: when it
+/// reached its position minus when the primary did. `None` when the history cannot tell
+/// (the replica's position is older than anything remembered, or was never reached).
+fn replica_delay(history: &VecDeque<(Instant, u64)>, status: &Status) -> Option<Duration> {
+    let position = status.position?;
+    let reached_at = status.reached_at?;
+    let oldest = history.front()?;
+    if position.pos < oldest.1 {
+        return None;
+    }
+    match primary_reached(history, position.pos) {
+        Some(primary_at) => Some(reached_at.saturating_duration_since(primary_at)),
+        // Ahead of every polled primary position: caught up.
+        None => Some(Duration::ZERO),
     }
 }
 
@@ -287,8 +350,7 @@ async fn poll_primary(router: Weak<Router>, primary: Pool, positions: Arc<Positi
         })
         .await;
         if let Ok(Ok(position)) = polled {
-            let mut known = lock(&router.primary_polled);
-            *known = Some(known.map_or(position, |p| position.max_same_store(Some(p))));
+            router.primary_seen(position);
         }
         publish_lag(&router);
     }
