@@ -70,8 +70,10 @@ struct Status {
     /// The last poll answered and the replica is a standby of this primary.
     healthy: bool,
     polled_at: Option<Instant>,
-    /// When `position` was first seen (the replica reached it then, or shortly before).
-    reached_at: Option<Instant>,
+    /// How far behind the primary this replica replays, measured when it last advanced: when
+    /// it was seen reaching its new position minus when the primary was. `None` until it
+    /// has advanced once while watched (a replica found idle at start says nothing).
+    delay: Option<Duration>,
     lag_s: f64,
 }
 
@@ -149,9 +151,10 @@ impl Router {
     pub fn views(&self, excluded: &[usize], seen: Option<Position>, now_ms: i64) -> Vec<ReplicaView> {
         let now = Instant::now();
         let stale = Duration::from_millis(self.config.stale_ms_max);
-        let history = lock(&self.primary_history);
         // When the primary reached the reader's position (now, if no poll has seen it yet).
-        let seen_at = seen.map(|seen| primary_reached(&history, seen.pos).unwrap_or(now));
+        // The history lock is released before any replica's status is locked: `polled`
+        // takes them the other way round.
+        let seen_at = seen.map(|seen| primary_reached(&lock(&self.primary_history), seen.pos).unwrap_or(now));
         self.slots
             .iter()
             .enumerate()
@@ -159,7 +162,7 @@ impl Router {
                 let status = *lock(&slot.status);
                 let recent = status.polled_at.is_some_and(|at| now.saturating_duration_since(at) <= stale);
                 let catch_up_at_ms = seen_at.and_then(|seen_at| {
-                    let eta = seen_at + replica_delay(&history, &status)?;
+                    let eta = seen_at + status.delay?;
                     let ahead_ms = eta.saturating_duration_since(now).as_millis();
                     Some(now_ms.saturating_add(i64::try_from(ahead_ms).unwrap_or(i64::MAX)))
                 });
@@ -193,7 +196,7 @@ impl Router {
     /// A position a replica read observed (after its snapshot): raises what is known.
     pub fn observed(&self, index: usize, position: Position) {
         if let Some(slot) = self.slots.get(index) {
-            let advanced = raise(&mut lock(&slot.status), position);
+            let advanced = self.raise_measured(&mut lock(&slot.status), position);
             if advanced {
                 self.progress.notify_waiters();
             }
@@ -205,6 +208,21 @@ impl Router {
         if let Some(slot) = self.slots.get(index) {
             lock(&slot.status).healthy = false;
         }
+    }
+
+    /// `raise`, and when the replica advanced from a known position of the same history,
+    /// a new measurement of its delay.
+    fn raise_measured(&self, status: &mut Status, position: Position) -> bool {
+        let before = status.position;
+        if !raise(status, position) {
+            return false;
+        }
+        if before.is_some_and(|b| b.store == position.store) {
+            if let Some(delay) = measured_delay(&lock(&self.primary_history), position.pos, Instant::now()) {
+                status.delay = Some(delay);
+            }
+        }
+        true
     }
 
     pub fn primary_polled(&self) -> Option<Position> {
@@ -279,7 +297,6 @@ fn raise(status: &mut Status, position: Position) -> bool {
         Some(known) if known.store == position.store && known.pos >= position.pos => false,
         _ => {
             status.position = Some(position);
-            status.reached_at = Some(Instant::now());
             true
         }
     }
@@ -291,22 +308,19 @@ fn primary_reached(history: &VecDeque<(Instant, u64)>, pos: u64) -> Option<Insta
     history.get(index).map(|&(when, _)| when)
 }
 
-/// How far behind the primary a replica replays, measured at its last advance: when it
-/// reached its position minus when the primary did. `None` when the history cannot tell
-/// (the replica's position is older than anything remembered, or was never reached).
-fn replica_delay(history: &VecDeque<(Instant, u64)>, status: &Status) -> Option<Duration> {
-    let position = status.position?;
-    let reached_at = status.reached_at?;
-    let oldest = history.front()?;
-    if position.pos < oldest.1 {
+/// How far behind the primary a replica is seen to replay when it reaches `position` now;
+/// `None` when the history cannot tell (the position is older than anything remembered).
+fn measured_delay(history: &VecDeque<(Instant, u64)>, position: u64, now: Instant) -> Option<Duration> {
+    if position < history.front()?.1 {
         return None;
     }
-    match primary_reached(history, position.pos) {
-        Some(primary_at) => Some(reached_at.saturating_duration_since(primary_at)),
+    match primary_reached(history, position) {
+        Some(primary_at) => Some(now.saturating_duration_since(primary_at)),
         // Ahead of every polled primary position: caught up.
         None => Some(Duration::ZERO),
     }
 }
+
 
 fn lag_bytes(primary: Option<Position>, replica: Option<Position>) -> u64 {
     match (primary, replica) {
@@ -452,7 +466,7 @@ impl Router {
             status.healthy = poll.in_recovery && ours && position.is_some();
             status.polled_at = Some(Instant::now());
             status.lag_s = poll.lag_s.max(0.0);
-            position.is_some_and(|p| raise(&mut status, p))
+            position.is_some_and(|p| self.raise_measured(&mut status, p))
         };
         if advanced {
             self.progress.notify_waiters();
@@ -490,6 +504,20 @@ mod tests {
         assert!(raise(&mut status, at(1, 11)));
         assert!(raise(&mut status, at(2, 5)), "a new timeline replaces the old one");
         assert_eq!(status.position, Some(at(2, 5)));
+    }
+
+    #[test]
+    fn a_replica_delay_is_measured_against_when_the_primary_got_there() {
+        let start = Instant::now();
+        let history: VecDeque<(Instant, u64)> =
+            [(start, 100), (start + Duration::from_millis(20), 200), (start + Duration::from_millis(40), 300)].into();
+        let now = start + Duration::from_millis(1_020);
+        assert_eq!(measured_delay(&history, 200, now), Some(Duration::from_millis(1_000)));
+        assert_eq!(measured_delay(&history, 150, now), Some(Duration::from_millis(1_000)), "first entry at or past");
+        assert_eq!(measured_delay(&history, 400, now), Some(Duration::ZERO), "ahead of the polled primary");
+        assert_eq!(measured_delay(&history, 50, now), None, "older than the history");
+        assert_eq!(primary_reached(&history, 250), Some(start + Duration::from_millis(40)));
+        assert_eq!(primary_reached(&history, 301), None);
     }
 
     #[test]
