@@ -24,7 +24,7 @@ use user::{Progress, User, World};
 use zipf::Zipf;
 
 /// What shapes the traffic; every bound named with its unit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct WorkloadConfig {
     pub targets: Vec<String>,
     pub duration_ms: u64,
