@@ -42,36 +42,47 @@ pub async fn preflight(
     Ok(infos)
 }
 
+/// `/readyz` until it says ready with every replica polled. A refused connection fails at
+/// once (nothing listens there); a server that is not ready yet is asked again until
+/// `wait_ms_max`.
 async fn wait_ready(http: &reqwest::Client, target: &str, wait_ms_max: u64) -> Result<TargetInfo, CheckError> {
     let started = Instant::now();
     loop {
-        let last = ready_once(http, target).await;
+        let ready = ready_once(http, target).await?;
         let waited_out = started.elapsed() >= Duration::from_millis(wait_ms_max);
-        match last {
-            Ok(info) if info.replicas_polled || waited_out => return Ok(info),
-            Err(error) if waited_out => return Err(error),
+        match ready {
+            Ready::Yes(info) if info.replicas_polled || waited_out => return Ok(info),
+            Ready::NotYet(why) if waited_out => {
+                let message = format!("not ready after {wait_ms_max} ms: {why}");
+                return Err(CheckError::Unreachable { target: target.to_owned(), message });
+            }
             _ => tokio::time::sleep(Duration::from_millis(READY_POLL_MS)).await,
         }
     }
 }
 
-async fn ready_once(http: &reqwest::Client, target: &str) -> Result<TargetInfo, CheckError> {
+enum Ready {
+    Yes(TargetInfo),
+    NotYet(String),
+}
+
+async fn ready_once(http: &reqwest::Client, target: &str) -> Result<Ready, CheckError> {
     let unreachable = |message: String| CheckError::Unreachable { target: target.to_owned(), message };
     let response = http.get(format!("{target}/readyz")).send().await.map_err(|e| unreachable(describe(&e)))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status != StatusCode::OK {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         let said = body["status"].as_str().unwrap_or("no status");
-        return Err(unreachable(format!("/readyz answered {status} ({said})")));
+        return Ok(Ready::NotYet(format!("/readyz answered {status} ({said})")));
     }
-    if body["status"] != "ready" {
-        return Err(unreachable("/readyz did not answer like an Afterword app server".to_owned()));
+    if status != StatusCode::OK || body["status"] != "ready" {
+        return Err(unreachable(format!("/readyz answered {status}, not like an Afterword app server")));
     }
-    Ok(TargetInfo {
+    Ok(Ready::Yes(TargetInfo {
         target: target.to_owned(),
         replicas: body["replicas"].as_array().map_or(0, Vec::len),
         replicas_polled: body["replicas_polled"].as_bool().unwrap_or(true),
-    })
+    }))
 }
 
 /// A read with the override header must say where it was served.
