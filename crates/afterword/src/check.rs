@@ -57,6 +57,9 @@ pub struct CheckArgs {
     /// Simulated users (half browsers with cookies, half API clients with headers).
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub users: u32,
+    /// Share of users who write (post, reply, edit, delete); the others only read.
+    #[arg(long, value_name = "PERCENT", default_value_t = 25)]
+    pub writers_percent: u32,
     /// User actions per second over all users; each post adds follow-up reads on top.
     #[arg(long, value_name = "PER_S", default_value_t = 100.0)]
     pub rate: f64,
@@ -105,12 +108,13 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &Config, args: &CheckArgs)
     let run_config = run_config(args, cluster)?;
     let workload = &run_config.workload;
     eprintln!(
-        "afterword check: {} target(s) {}, strategies {}, {} s each, {} users, {} actions/s, seed {} (repeat with --seed {}), bodies: {}",
+        "afterword check: {} target(s) {}, strategies {}, {} s each, {} users ({}% writers), {} actions/s, seed {} (repeat with --seed {}), bodies: {}",
         workload.targets.len(),
         workload.targets.join(","),
         run_config.strategies.iter().map(Strategy::to_string).collect::<Vec<_>>().join(","),
         workload.duration_ms / 1_000,
         workload.users,
+        workload.writers_percent,
         workload.rate_per_s,
         workload.seed,
         workload.seed,
@@ -153,6 +157,7 @@ fn run_config(args: &CheckArgs, cluster: Option<ClusterFile>) -> anyhow::Result<
         zipf_exponent: ZIPF_EXPONENT,
         follow_up_offsets_ms: follow_ups(&args.follow_ups)?,
         browser_every: BROWSER_EVERY,
+        writers_percent: bounded("--writers-percent", args.writers_percent, 0, 100)?,
         inflight_requests_max: bounded("--inflight-requests-max", args.inflight_requests_max, 1, 65_536)?,
         history_operations_max: bounded("--history-operations-max", args.history_operations_max, 1, 50_000_000)?,
         request_timeout_ms: bounded("--request-timeout-ms", args.request_timeout_ms, 100, 600_000)?,

@@ -118,7 +118,20 @@ fn check_shows_eventual_breaking_read_your_writes_and_causal_keeping_it() {
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["check", "--strategies", "eventual,sticky:2s,primary,causal", "--duration", "4s"])
-        .args(["--users", "16", "--rate", "24", "--threads", "4", "--seed", "7", "--follow-ups", "0s,500ms,1s,3s"])
+        .args([
+            "--users",
+            "16",
+            "--writers-percent",
+            "50",
+            "--rate",
+            "30",
+            "--threads",
+            "4",
+            "--seed",
+            "7",
+            "--follow-ups",
+            "0s,500ms,1s,3s",
+        ])
         .arg("--json")
         .arg(&json)
         .arg("--plots")

@@ -61,10 +61,12 @@ pub struct User {
     next_key: u64,
     /// An acknowledged create gave this user a session (cookie or header).
     has_session: bool,
+    /// Only writers post, reply, edit and delete; the others read.
+    writer: bool,
 }
 
 impl User {
-    pub fn new(client: UserClient, rng: StdRng) -> User {
+    pub fn new(client: UserClient, rng: StdRng, writer: bool) -> User {
         User {
             client,
             rng,
@@ -73,6 +75,7 @@ impl User {
             follow_ups: BinaryHeap::new(),
             next_key: 0,
             has_session: false,
+            writer,
         }
     }
 
@@ -106,6 +109,10 @@ impl User {
     }
 
     async fn act(&mut self, world: &World) {
+        if !self.writer {
+            let thread = world.threads[world.zipf.sample(&mut self.rng)].clone();
+            return self.read(world, &thread).await;
+        }
         let roll: u32 = self.rng.random_range(0..100);
         match roll {
             0..25 => self.post(world, None).await,
