@@ -278,3 +278,24 @@ fn write_outputs(report: &Report, args: &CheckArgs) -> anyhow::Result<()> {
 fn shown(path: &Path) -> String {
     path.display().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_and_offsets_parse_within_bounds() {
+        let names = |list: &str| strategies(list).map(|s| s.iter().map(Strategy::to_string).collect::<Vec<_>>());
+        assert_eq!(
+            names("eventual,sticky:2s,primary,causal").ok(),
+            Some(vec!["eventual".to_owned(), "sticky:2s".to_owned(), "primary".to_owned(), "causal".to_owned()])
+        );
+        assert!(names("causal,bogus").is_err());
+        assert!(names("").is_err());
+        assert_eq!(follow_ups("0s,500ms,3s").ok(), Some(vec![0, 500, 3_000]));
+        assert!(follow_ups("soon").is_err());
+        assert!(duration_ms("--duration", "2h", DURATION_MS_MAX).is_err());
+        assert!(bounded("--users", 0, 1, USERS_MAX).is_err());
+        assert!(rate(f64::NAN).is_err() && rate(0.0).is_err() && rate(10.0).is_ok());
+    }
+}

@@ -94,3 +94,74 @@ fn verdict(strategies: &[StrategySummary], lost_writes: &LostWriteCheck) -> Verd
     }
     Verdict { passed: failures.is_empty(), failures }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::Findings;
+    use crate::history::History;
+
+    fn summary(strategy: &str, violations: &[(&str, usize)]) -> StrategySummary {
+        let mut summary = summary::summarise(strategy, 0, 1_000, &History::new(10), &Findings::default());
+        for (kind, n) in violations {
+            summary.violations.insert((*kind).to_owned(), *n);
+            summary.violations_total += n;
+        }
+        summary
+    }
+
+    fn check(strategies: Vec<StrategySummary>, lost_writes: LostWriteCheck, expected: &[&str]) {
+        let verdict = verdict(&strategies, &lost_writes);
+        assert_eq!(verdict.failures, expected);
+        assert_eq!(verdict.passed, expected.is_empty());
+    }
+
+    #[test]
+    fn only_promising_strategies_and_lost_writes_fail_a_run() {
+        let checked = LostWriteCheck { checked: true, acknowledged: 5, ..LostWriteCheck::default() };
+        check(vec![summary("eventual", &[("read-your-writes", 3)]), summary("causal", &[])], checked.clone(), &[]);
+        check(
+            vec![summary("primary", &[]), summary("causal", &[("monotonic-reads", 2), ("duplicate", 1)])],
+            checked.clone(),
+            &["causal promises consistency but showed 1 duplicate, 2 monotonic-reads"],
+        );
+        let lost = LostWriteCheck { lost: 2, ..checked };
+        check(vec![summary("sticky:2s", &[])], lost, &["2 acknowledged comment(s) missing from a database node"]);
+        let unreachable = LostWriteCheck { error: Some("database replica-1: refused".into()), ..Default::default() };
+        check(vec![], unreachable, &["lost writes could not be checked: database replica-1: refused"]);
+        let skipped = LostWriteCheck { note: Some("not checked: no cluster.json".into()), ..Default::default() };
+        check(vec![summary("causal", &[])], skipped, &[]);
+    }
+
+    #[test]
+    fn the_table_has_a_column_per_strategy_and_a_row_per_violation_kind() {
+        let strategies = vec![summary("eventual", &[("read-your-writes", 3)]), summary("causal", &[])];
+        let lost_writes = LostWriteCheck { checked: true, nodes: vec!["primary".into()], ..Default::default() };
+        let settings = crate::workload::WorkloadConfig {
+            targets: vec!["http://127.0.0.1:1".into()],
+            duration_ms: 1_000,
+            users: 1,
+            rate_per_s: 1.0,
+            seed: 1,
+            threads: 1,
+            zipf_exponent: 1.0,
+            follow_up_offsets_ms: vec![],
+            browser_every: 2,
+            writers_percent: 25,
+            inflight_requests_max: 1,
+            history_operations_max: 10,
+            request_timeout_ms: 1_000,
+            page_comments_max: 10,
+            run_id: "r".into(),
+        };
+        let report = Report::new(settings, "synthetic".into(), vec![], strategies, vec![], lost_writes);
+        let text = table::render(&report);
+        let line = |label: &str| text.lines().find(|l| l.starts_with(label)).map(str::split_whitespace);
+        let words = |label: &str| line(label).map(|w| w.collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(words("strategy"), ["strategy", "eventual", "causal"]);
+        assert_eq!(words("  read-your-writes"), ["read-your-writes", "3", "0"]);
+        assert_eq!(words("violations"), ["violations", "3", "0"]);
+        assert!(text.contains("lost writes: 0 of 0 acknowledged comments missing, checked on primary"), "{text}");
+        assert!(text.contains("verdict: PASS"), "{text}");
+    }
+}

@@ -89,7 +89,10 @@ pub async fn run_phase(
         Ok(world) => world.history.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()),
         Err(world) => world.history.lock().map(|h| h.clone()).unwrap_or_else(|p| p.into_inner().clone()),
     };
-    eprintln!();
+    if progress_interactive {
+        // Ends the redrawn progress line.
+        eprintln!();
+    }
     Ok(Phase { strategy, history, started_ms, wall_ms })
 }
 
