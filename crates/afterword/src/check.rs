@@ -120,9 +120,39 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &Config, args: &CheckArgs)
         workload.seed,
         run_config.bodies.source,
     );
-    let report = runtime.block_on(check::run::run(run_config)).context("the check could not run")?;
+    let cluster = run_config.cluster.clone();
+    let report = runtime.block_on(run_until_interrupted(run_config, cluster))?;
     write_outputs(&report, args)?;
     Ok(if report.verdict.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_VIOLATION) })
+}
+
+/// The run, or on Ctrl-C/SIGTERM: a cluster left as it was found (frozen replicas thawed,
+/// replay resumed), then an error.
+async fn run_until_interrupted(config: RunConfig, cluster: Option<ClusterFile>) -> anyhow::Result<Report> {
+    let faults = !config.faults.is_empty();
+    tokio::select! {
+        report = check::run::run(config) => report.context("the check could not run"),
+        signal = interrupted() => {
+            if let (true, Some(cluster)) = (faults, &cluster) {
+                check::faults::heal(cluster).await;
+            }
+            bail!("interrupted by {signal}; no report")
+        }
+    }
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
 }
 
 /// `--cluster FILE`, else `DATA_DIR/cluster.json` when `afterword up` left one there.

@@ -1,7 +1,8 @@
 //! `afterword check` end to end. Against a real cluster (`afterword up`, every replica 2 s
 //! behind, strategy override on): `primary` and `causal` show no violation, `eventual` shows
 //! read-your-writes violations — so the checker is seen to fail — the JSON report and the plots
-//! are written, and no acknowledged comment is lost. And a server without the strategy
+//! are written, a fault (replay paused on a replica) is injected and reported, and no
+//! acknowledged comment is lost. And a server without the strategy
 //! override is refused with a message that says what to do.
 //!
 //! Without PostgreSQL installed the cluster test says "skipped" — except under `CI=true`,
@@ -132,6 +133,7 @@ fn check_shows_eventual_breaking_read_your_writes_and_causal_keeping_it() {
             "--follow-ups",
             "0s,500ms,1s,3s",
         ])
+        .args(["--fault", "pause-replay:replica-1@1s+1s"])
         .arg("--json")
         .arg(&json)
         .arg("--plots")
@@ -157,6 +159,11 @@ fn check_shows_eventual_breaking_read_your_writes_and_causal_keeping_it() {
     assert_eq!(report["lost_writes"]["lost"], 0);
     assert_eq!(report["lost_writes"]["nodes"].as_array().map(Vec::len), Some(3));
     assert_eq!(report["verdict"]["passed"], true);
+    let fault = &report["faults"][0];
+    assert_eq!(
+        (&fault["target"], &fault["outcome"]),
+        (&Value::from("replica-1"), &Value::from("pg_wal_replay_pause()"))
+    );
     for file in ["read-latency-cdf.svg", "staleness-histogram.svg"] {
         let svg = std::fs::read_to_string(plots.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(svg.contains("<svg") && svg.contains("causal"), "{file} is not a plot of the run");
