@@ -67,7 +67,7 @@ pub async fn run_phase(
     epoch: Instant,
     progress_interactive: bool,
 ) -> Result<Phase, CheckError> {
-    let world = Arc::new(world(config, strategy, bodies, epoch));
+    let world = Arc::new(world(config, strategy, index, bodies, epoch));
     let started_ms = world.shared.now_ms();
     let mut tasks = tokio::task::JoinSet::new();
     let mut class_counts = [0u32; 2];
@@ -102,9 +102,16 @@ fn is_writer(n: u32, percent: u32) -> bool {
     (u64::from(n) * u64::from(percent.min(100))) % 100 < u64::from(percent.min(100))
 }
 
-fn world(config: &WorkloadConfig, strategy: Strategy, bodies: Arc<Bodies>, epoch: Instant) -> World {
+/// Each phase writes to threads of its own (the run id and the phase's index in the key): a
+/// comment deleted in one phase must not look, to the next phase's checker, as if it vanished
+/// — that checker never saw the delete. The same strategy may run twice in one run.
+fn thread_keys(config: &WorkloadConfig, strategy: Strategy, index: usize) -> Vec<String> {
     let slug: String = strategy.to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-    let threads = (0..config.threads.max(1)).map(|k| format!("/check/{}/{slug}/t{k}", config.run_id)).collect();
+    (0..config.threads.max(1)).map(|k| format!("/check/{}/{index}-{slug}/t{k}", config.run_id)).collect()
+}
+
+fn world(config: &WorkloadConfig, strategy: Strategy, index: usize, bodies: Arc<Bodies>, epoch: Instant) -> World {
+    let threads = thread_keys(config, strategy, index);
     let shared = Shared {
         targets: config.targets.clone(),
         strategy: strategy.to_string(),
