@@ -58,7 +58,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 50)]
     pub users: u32,
     /// Share of users who write (post, reply, edit, delete); the others only read.
-    #[arg(long, value_name = "PERCENT", default_value_t = 25)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 10)]
     pub writers_percent: u32,
     /// User actions per second over all users; each post adds follow-up reads on top.
     #[arg(long, value_name = "PER_S", default_value_t = 100.0)]
