@@ -5,7 +5,7 @@
 //! acknowledged comment was lost; 1 when the check could not run.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -299,14 +299,10 @@ fn write_outputs(report: &Report, args: &CheckArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.plots {
         for path in plots::write(report, dir)? {
-            eprintln!("afterword check: wrote {}", shown(&path));
+            eprintln!("afterword check: wrote {}", path.display());
         }
     }
     Ok(())
-}
-
-fn shown(path: &Path) -> String {
-    path.display().to_string()
 }
 
 #[cfg(test)]
