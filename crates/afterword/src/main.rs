@@ -1,7 +1,8 @@
 //! The `afterword` binary: reads the configuration and runs one role (`serve`, `import`,
-//! `migrate`, `up`).
+//! `migrate`, `up`, `check`).
 
 mod backend;
+mod check;
 mod clock;
 mod config;
 mod import;
@@ -50,6 +51,13 @@ enum Command {
     /// Prints one line per process, role then address, once all are ready; writes
     /// DATA_DIR/cluster.json; Ctrl-C or SIGTERM stops everything it started.
     Up(up::UpArgs),
+    /// Verifies a running cluster: drives simulated users at it under each read strategy,
+    /// checks every guarantee on what they saw and reports what users would have experienced.
+    ///
+    /// Prints a table per strategy (violations by kind, staleness, read latency, where reads
+    /// were served). Exits 2 when `primary` or `causal` showed a violation or an acknowledged
+    /// comment was lost. Needs app servers started with --allow-strategy-override.
+    Check(Box<check::CheckArgs>),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +74,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let listen = match &cli.command {
         Command::Serve(args) => args.listen.clone(),
-        Command::Import(_) | Command::Migrate | Command::Up(_) => None,
+        Command::Import(_) | Command::Migrate | Command::Up(_) | Command::Check(_) => None,
     };
     let overrides = Overrides { config_file: cli.config, data_dir: cli.data_dir, listen };
     let config = Config::load(&overrides)?;
@@ -82,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&runtime, &config, &args),
         Command::Migrate => runtime.block_on(migrate(&config)).map(|()| ExitCode::SUCCESS),
         Command::Up(args) => runtime.block_on(up::run(&config, overrides.config_file.clone(), args)),
+        Command::Check(args) => check::run(&runtime, &config, &args),
     }
 }
 

@@ -83,12 +83,17 @@ impl Up {
 
 /// One HTTP/1.1 request without a client library; the body of the reply as JSON.
 fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    http_with(address, method, path, body, "")
+}
+
+/// The same with `headers` (each line ending in `\r\n`) added.
+fn http_with(address: &str, method: &str, path: &str, body: &str, headers: &str) -> (u16, Value) {
     let host = address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("send the request");
@@ -180,7 +185,10 @@ async fn up_runs_a_replicated_cluster_and_stops_every_process() {
     let posted = Instant::now();
     assert_eq!(status, 201, "{created}");
     let id = created["comment"]["id"].as_str().unwrap().to_owned();
-    let (status, listed) = http(up.address("app-2"), "GET", "/api/v1/comments?thread=/up&format=flat", "");
+    // Reads go to replicas now: the writer's position token is what makes app-2 wait for (or
+    // route around) the replica that has not replayed the comment yet.
+    let seen = format!("Afterword-Position: {}\r\n", created["position"].as_str().unwrap());
+    let (status, listed) = http_with(up.address("app-2"), "GET", "/api/v1/comments?thread=/up&format=flat", "", &seen);
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["comments"][0]["id"], id.as_str(), "app-2 reads what app-1 wrote");
 

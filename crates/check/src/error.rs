@@ -19,6 +19,15 @@ pub enum CheckError {
     /// A database node named by `cluster.json` could not be queried.
     #[error("database {node}: {message}")]
     Database { node: String, message: String },
+    /// A target did not answer (or not as an Afterword server); start it, or fix `--target`.
+    #[error("target {target} is unreachable: {message}")]
+    Unreachable { target: String, message: String },
+    /// A target answers but ignores `Afterword-Read-Strategy`: the strategies could not be told apart.
+    #[error(
+        "target {target} does not honour the Afterword-Read-Strategy header (no Afterword-Served-By in its \
+         answer); start its app servers with --allow-strategy-override (e.g. `afterword up --allow-strategy-override`)"
+    )]
+    NoStrategyOverride { target: String },
     /// A plot could not be drawn.
     #[error("plot {path}: {message}")]
     Plot { path: PathBuf, message: String },

@@ -6,11 +6,15 @@
 //! code — it talks to the servers over HTTP and to PostgreSQL through `cluster.json`.
 
 pub mod checker;
-pub mod history;
-
-pub use checker::{check, FinalSets, Findings, Staleness, Violation, ViolationKind};
-pub use history::{History, Observed, OpKind, Operation, Outcome, SeenState, UserId};
+pub mod cluster;
 pub mod error;
+pub mod faults;
+pub mod history;
+pub mod preflight;
+pub mod report;
+pub mod run;
 pub mod workload;
 
+pub use checker::{check, FinalSets, Findings, Staleness, Violation, ViolationKind};
 pub use error::CheckError;
+pub use history::{History, Observed, OpKind, Operation, Outcome, SeenState, UserId};

@@ -59,11 +59,24 @@ pub struct User {
     seen: Vec<(Id, String)>,
     follow_ups: BinaryHeap<Reverse<(u64, String)>>,
     next_key: u64,
+    /// An acknowledged create gave this user a session (cookie or header).
+    has_session: bool,
+    /// Only writers post, reply, edit and delete; the others read.
+    writer: bool,
 }
 
 impl User {
-    pub fn new(client: UserClient, rng: StdRng) -> User {
-        User { client, rng, own: Vec::new(), seen: Vec::new(), follow_ups: BinaryHeap::new(), next_key: 0 }
+    pub fn new(client: UserClient, rng: StdRng, writer: bool) -> User {
+        User {
+            client,
+            rng,
+            own: Vec::new(),
+            seen: Vec::new(),
+            follow_ups: BinaryHeap::new(),
+            next_key: 0,
+            has_session: false,
+            writer,
+        }
     }
 
     /// Acts until the deadline or until the history is full.
@@ -96,6 +109,10 @@ impl User {
     }
 
     async fn act(&mut self, world: &World) {
+        if !self.writer {
+            let thread = world.threads[world.zipf.sample(&mut self.rng)].clone();
+            return self.read(world, &thread).await;
+        }
         let roll: u32 = self.rng.random_range(0..100);
         match roll {
             0..25 => self.post(world, None).await,
@@ -135,8 +152,14 @@ impl User {
         record(world, op, false);
     }
 
-    /// The same POST twice at once with one key: the server must make one comment.
+    /// The same POST twice with one key, as a client does whose first answer got lost: the
+    /// server must make one comment. Only once the user holds a session — a client retrying
+    /// because it never saw the first answer also never saw the session that answer issued,
+    /// so both attempts carry the same credentials (keys are scoped to the session).
     async fn retried_post(&mut self, world: &World) {
+        if !self.has_session {
+            return self.post(world, None).await;
+        }
         let thread = world.threads[world.zipf.sample(&mut self.rng)].clone();
         let text = self.text(world, 0);
         self.next_key += 1;
@@ -153,6 +176,7 @@ impl User {
         if op.outcome != Outcome::Ok {
             return;
         }
+        self.has_session = true;
         if self.own.len() < OWN_COMMENTS_MAX {
             self.own.push(Own { id: *id, thread: thread.clone(), revision: 0 });
         }
