@@ -63,6 +63,29 @@ impl Default for RouterConfig {
     }
 }
 
+/// The last few delay measurements of a replica. Their maximum is used: with
+/// `recovery_min_apply_delay` only commit records wait, so a replica replays other records
+/// (a checkpoint's, a standby snapshot's) at once and a single sample can say 0 for a replica
+/// whose commits are a second late. Overestimating only skips a wait that might have paid.
+#[derive(Debug, Clone, Copy, Default)]
+struct DelaySamples {
+    samples: [Option<Duration>; DELAY_SAMPLES],
+    next: usize,
+}
+
+const DELAY_SAMPLES: usize = 16;
+
+impl DelaySamples {
+    fn push(&mut self, delay: Duration) {
+        self.samples[self.next % DELAY_SAMPLES] = Some(delay);
+        self.next = (self.next + 1) % DELAY_SAMPLES;
+    }
+
+    fn max(&self) -> Option<Duration> {
+        self.samples.iter().flatten().max().copied()
+    }
+}
+
 /// What the pollers and reads have learnt about one replica.
 #[derive(Debug, Clone, Copy, Default)]
 struct Status {
@@ -70,10 +93,10 @@ struct Status {
     /// The last poll answered and the replica is a standby of this primary.
     healthy: bool,
     polled_at: Option<Instant>,
-    /// How far behind the primary this replica replays, measured when it last advanced: when
-    /// it was seen reaching its new position minus when the primary was. `None` until it
-    /// has advanced once while watched (a replica found idle at start says nothing).
-    delay: Option<Duration>,
+    /// How far behind the primary this replica replays, measured at its last advances: when
+    /// it was seen reaching its new position minus when the primary was. Empty until it has
+    /// advanced while watched (a replica found idle at start says nothing).
+    delays: DelaySamples,
     lag_s: f64,
 }
 
@@ -162,7 +185,7 @@ impl Router {
                 let status = *lock(&slot.status);
                 let recent = status.polled_at.is_some_and(|at| now.saturating_duration_since(at) <= stale);
                 let catch_up_at_ms = seen_at.and_then(|seen_at| {
-                    let eta = seen_at + status.delay?;
+                    let eta = seen_at + status.delays.max()?;
                     let ahead_ms = eta.saturating_duration_since(now).as_millis();
                     Some(now_ms.saturating_add(i64::try_from(ahead_ms).unwrap_or(i64::MAX)))
                 });
@@ -219,7 +242,7 @@ impl Router {
         }
         if before.is_some_and(|b| b.store == position.store) {
             if let Some(delay) = measured_delay(&lock(&self.primary_history), position.pos, Instant::now()) {
-                status.delay = Some(delay);
+                status.delays.push(delay);
             }
         }
         true
@@ -320,7 +343,6 @@ fn measured_delay(history: &VecDeque<(Instant, u64)>, position: u64, now: Instan
         None => Some(Duration::ZERO),
     }
 }
-
 
 fn lag_bytes(primary: Option<Position>, replica: Option<Position>) -> u64 {
     match (primary, replica) {
@@ -518,6 +540,19 @@ mod tests {
         assert_eq!(measured_delay(&history, 50, now), None, "older than the history");
         assert_eq!(primary_reached(&history, 250), Some(start + Duration::from_millis(40)));
         assert_eq!(primary_reached(&history, 301), None);
+    }
+
+    #[test]
+    fn the_largest_recent_delay_counts() {
+        let mut delays = DelaySamples::default();
+        assert_eq!(delays.max(), None);
+        delays.push(Duration::from_millis(1_000));
+        delays.push(Duration::ZERO);
+        assert_eq!(delays.max(), Some(Duration::from_millis(1_000)), "a non-commit record replayed at once");
+        for _ in 0..DELAY_SAMPLES {
+            delays.push(Duration::from_millis(5));
+        }
+        assert_eq!(delays.max(), Some(Duration::from_millis(5)), "old samples age out");
     }
 
     #[test]
