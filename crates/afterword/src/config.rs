@@ -234,11 +234,71 @@ impl Config {
             }
         }
         self.postgres.check()?;
+        self.check_limits()?;
+        self.check_sites()?;
+        if self.admin_token.as_deref().is_some_and(|token| token.trim().is_empty()) {
+            bail!("invalid configuration: admin_token is empty (no request could ever match it); remove it to disable moderation");
+        }
         if self.import.batch_rows_max == 0 {
             bail!("invalid configuration: import.batch_rows_max must be at least 1");
         }
         if self.import.field_bytes_max == 0 || self.import.line_bytes_max == 0 {
             bail!("invalid configuration: import.field_bytes_max and import.line_bytes_max must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Limits that would make the service refuse everything, or contradict each other.
+    fn check_limits(&self) -> anyhow::Result<()> {
+        let l = &self.limits;
+        let at_least_one = [
+            ("limits.text_chars_max", l.text_chars_max),
+            ("limits.import_text_chars_max", l.import_text_chars_max),
+            ("limits.body_bytes_max", l.body_bytes_max),
+            ("limits.page_comments_max", l.page_comments_max),
+            ("limits.page_comments_default", l.page_comments_default),
+            ("limits.counts_threads_max", l.counts_threads_max),
+            ("limits.page_threads_max", l.page_threads_max),
+            ("sqlite.readers_max", self.sqlite.readers_max),
+            ("sqlite.write_queue_len_max", self.sqlite.write_queue_len_max),
+            ("sqlite.thread_rows_max", self.sqlite.thread_rows_max),
+        ];
+        for (name, value) in at_least_one {
+            if value == 0 {
+                bail!("invalid configuration: {name} must be at least 1");
+            }
+        }
+        if l.edit_window_s < 0 {
+            bail!("invalid configuration: limits.edit_window_s must not be negative (0 turns author edits off)");
+        }
+        if l.page_comments_default > l.page_comments_max {
+            bail!(
+                "invalid configuration: limits.page_comments_default ({}) must not exceed limits.page_comments_max ({})",
+                l.page_comments_default,
+                l.page_comments_max
+            );
+        }
+        Ok(())
+    }
+
+    /// Each allowed origin must be what a browser sends: `scheme://host[:port]`, nothing else.
+    fn check_sites(&self) -> anyhow::Result<()> {
+        for site in &self.sites {
+            for origin in &site.origins {
+                let valid = url::Url::parse(origin).is_ok_and(|url| {
+                    matches!(url.scheme(), "http" | "https")
+                        && url.host().is_some()
+                        && url.path() == "/"
+                        && url.query().is_none()
+                        && !origin.ends_with('/')
+                });
+                if !valid {
+                    bail!(
+                        "invalid configuration: sites.origins of site {:?}: {origin:?} is not an origin; write it as a browser sends it, e.g. \"https://blog.example.org\"",
+                        site.name
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -438,6 +498,26 @@ mod tests {
         assert!(empty.to_string().contains("empty name"), "{empty}");
         let short = parse("session_secret = \"short\"").expect_err("short secret");
         assert!(short.to_string().contains("session_secret"), "{short}");
+    }
+
+    #[test]
+    fn nonsensical_values_are_refused_naming_the_key() {
+        for (toml, key) in [
+            ("[limits]\ntext_chars_max = 0", "limits.text_chars_max"),
+            ("[limits]\nbody_bytes_max = 0", "limits.body_bytes_max"),
+            ("[limits]\nedit_window_s = -100", "limits.edit_window_s"),
+            ("[limits]\npage_comments_max = 10\npage_comments_default = 500", "limits.page_comments_default"),
+            ("[sqlite]\nreaders_max = 0", "sqlite.readers_max"),
+            ("admin_token = \"  \"", "admin_token"),
+            ("[[sites]]\nname = \"a\"\norigins = [\"not a url\"]", "sites.origins"),
+            ("[[sites]]\nname = \"a\"\norigins = [\"*\"]", "sites.origins"),
+            ("[[sites]]\nname = \"a\"\norigins = [\"https://a.example/blog\"]", "sites.origins"),
+        ] {
+            let error = parse(toml).expect_err(toml).to_string();
+            assert!(error.contains(key), "{toml}: {error}");
+        }
+        parse("[[sites]]\nname = \"a\"\norigins = [\"https://a.example\", \"http://localhost:4000\"]")
+            .expect("real origins");
     }
 
     #[test]
