@@ -8,7 +8,10 @@
 -- `Afterword-Read-Strategy`. After a write, every read must contain the new comment: a read
 -- that lacks it is a read-your-writes miss. `Afterword-Served-By` says where each read went.
 --
--- Arguments (after `--`): STRATEGY WRITE_EVERY PREFIX
+-- Clients numbered above WRITERS only read: each the first thread of one writer, carrying the
+-- highest position its reads returned, as most visitors of a page do.
+--
+-- Arguments (after `--`): STRATEGY WRITE_EVERY PREFIX WRITERS (0: every client writes)
 
 local threads = {}
 local next_id = 0
@@ -23,6 +26,8 @@ function init(args)
   strategy = args[1] or "causal"
   write_every = tonumber(args[2] or "20")
   prefix = args[3] or "/bench/strategies"
+  writers = tonumber(args[4] or "0")
+  is_writer = writers == 0 or client <= writers
   n = 0
   best, best_pos = nil, -1
   last_id = nil
@@ -50,6 +55,11 @@ function request()
   if best ~= nil then headers["Afterword-Position"] = best end
   -- As a browser returns the cookie: when this client last wrote (for `sticky`).
   if last_write ~= nil then headers["Afterword-Last-Write"] = last_write end
+  if not is_writer then
+    kind = "read"
+    local thread = string.format("%s/%d/0", prefix, 1 + client % writers)
+    return wrk.format("GET", "/api/v1/comments?format=flat&limit=50&thread=" .. thread, headers)
+  end
   if current_thread == nil or n % write_every == 1 then
     kind = "write"
     current_thread = next_thread_key()

@@ -4,14 +4,15 @@
 # For each replica delay in DELAYS: `afterword up` starts a real PostgreSQL primary, two
 # streaming replicas delayed by that much, and two app servers with
 # --allow-strategy-override. wrk then drives app-1 with CLIENTS API clients (one keep-alive
-# connection each, bench/strategies.lua): each writes every WRITE_EVERY-th request and reads
-# its own thread otherwise, carrying its highest position. Every strategy runs on the same
+# connection each, bench/strategies.lua): WRITERS of them write every WRITE_EVERY-th request
+# and read their own thread otherwise; the others only read writers' threads. Every client
+# carries its highest position. Every strategy runs on the same
 # cluster, in ROUNDS alternating rounds of DURATION; the table shows each strategy's median
 # round: requests/s (reads and writes), wrk's p50/p99 latency, the share of reads served by
 # replicas (a cache hit counts where its entry was read), after a wait, and from the read
 # cache, and read-your-writes misses (a read lacking the client's own latest comment).
 #
-#   bench/strategies.sh            # DELAYS="0s 1s" DURATION=10s ROUNDS=3 CLIENTS=16 WRITE_EVERY=100
+#   bench/strategies.sh    # DELAYS="0s 1s" DURATION=10s ROUNDS=3 CLIENTS=16 WRITERS=4 WRITE_EVERY=100
 #
 # Needs: cargo, wrk, curl, python3, Debian's PostgreSQL 15 (apt-get install wrk postgresql-15).
 set -euo pipefail
@@ -22,6 +23,7 @@ DURATION="${DURATION:-10s}"
 ROUNDS="${ROUNDS:-3}"
 CLIENTS="${CLIENTS:-16}"
 WRITE_EVERY="${WRITE_EVERY:-100}"
+WRITERS="${WRITERS:-4}"
 STRATEGIES="${STRATEGIES:-eventual primary sticky:2s causal}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/afterword-target}"
 
@@ -80,7 +82,7 @@ start_cluster() {
 run_round() {
   local strategy="$1" prefix="$2" out
   out="$(wrk -t"$CLIENTS" -c"$CLIENTS" -d"$DURATION" --latency -s bench/strategies.lua "$app_url" -- \
-    "$strategy" "$WRITE_EVERY" "$prefix")"
+    "$strategy" "$WRITE_EVERY" "$prefix" "$WRITERS")"
   echo "$out" >"$work/wrk-last.txt"
   python3 - "$out" <<'EOF'
 import re, sys
@@ -123,7 +125,7 @@ for delay in $DELAYS; do
 done
 
 echo
-echo "== medians of $ROUNDS rounds ($CLIENTS clients, one write per $WRITE_EVERY requests, $DURATION each, on app-1)"
+echo "== medians of $ROUNDS rounds ($CLIENTS clients, $WRITERS of them writing once per $WRITE_EVERY requests, $DURATION each, on app-1)"
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]

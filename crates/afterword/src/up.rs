@@ -70,7 +70,11 @@ impl Plan {
     fn from_args(args: &UpArgs) -> anyhow::Result<Plan> {
         let replica_delays_ms = match (&args.replica_delays, &args.replica_delay) {
             (Some(list), _) => {
-                let delays = list.split(',').map(parse_duration_ms).collect::<anyhow::Result<Vec<u64>>>()?;
+                let delays = list
+                    .split(',')
+                    .map(parse_duration_ms)
+                    .collect::<anyhow::Result<Vec<u64>>>()
+                    .context("--replica-delays")?;
                 if args.replicas.is_some_and(|n| n != delays.len()) {
                     bail!(
                         "--replicas {} but --replica-delays names {} delays",
@@ -83,7 +87,7 @@ impl Plan {
             (None, first) => {
                 let mut delays = vec![0; args.replicas.unwrap_or(2)];
                 if let Some(first) = first {
-                    let delay = parse_duration_ms(first)?;
+                    let delay = parse_duration_ms(first).context("--replica-delay")?;
                     match delays.first_mut() {
                         Some(slot) => *slot = delay,
                         None => bail!("--replica-delay needs at least one replica"),

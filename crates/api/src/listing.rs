@@ -75,7 +75,11 @@ impl ListParams {
                 .filter(|n| (1..=limits.page_comments_max).contains(n))
                 .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max)))?,
         };
-        let after = query.after.as_deref().map(parse_id).transpose()?;
+        let after = query
+            .after
+            .as_deref()
+            .map(|text| parse_id(text).map_err(|_| ApiError::bad_field("after", "must be a comment id (a decimal number)")))
+            .transpose()?;
         Ok(Self { site: site.name.clone(), key, raw_thread: raw_thread.trim().to_owned(), format, limit, after })
     }
 

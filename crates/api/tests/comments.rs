@@ -86,7 +86,7 @@ async fn pagination_flat_and_tree() {
         ("thread=/p&limit=abc", "limit"),
         ("thread=/p&format=xml", "format"),
         ("thread=/p&after=12", "after"),
-        ("thread=/p&after=x", "id"),
+        ("thread=/p&after=x", "after"),
     ] {
         let bad = app.list(query, &[]).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
