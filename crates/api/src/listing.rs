@@ -78,7 +78,9 @@ impl ListParams {
         let after = query
             .after
             .as_deref()
-            .map(|text| parse_id(text).map_err(|_| ApiError::bad_field("after", "must be a comment id (a decimal number)")))
+            .map(|text| {
+                parse_id(text).map_err(|_| ApiError::bad_field("after", "must be a comment id (a decimal number)"))
+            })
             .transpose()?;
         Ok(Self { site: site.name.clone(), key, raw_thread: raw_thread.trim().to_owned(), format, limit, after })
     }

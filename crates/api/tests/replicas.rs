@@ -455,3 +455,57 @@ async fn a_cached_thread_is_never_served_to_a_writer_it_lacks() {
         assert!(!ids(&anonymous).is_empty());
     }
 }
+
+/// DESIGN: a read served by the primary must not ratchet its reader onto the primary. Others
+/// write all the time, so the primary's position is always newer than a 1 s-late replica; a
+/// reader whose own comment forced it to the primary must still come back to the replicas once
+/// they show what it read (the read reports a replica's position when a replica's snapshot
+/// shows every row version it returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_sent_to_the_primary_comes_back_to_replicas_while_others_write() {
+    if !postgres_available("a_reader_sent_to_the_primary_comes_back_to_replicas_while_others_write") {
+        return;
+    }
+    // No read cache: every read goes to the store, so each says where it was served.
+    let setup = setup_with_cache_ttl(&[1_000, 1_000], 0).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let others = {
+        let (app, stop) = (setup.a.app.clone(), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                post(&app, "/busy", &format!("busy {n}"), None).await;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (id, position) = post(&setup.a.app, "/mine", "my own", None).await;
+    let posted_at = Instant::now();
+    let mut token = position;
+    let mut late_reads = 0;
+    let mut late_on_replicas = 0;
+    while posted_at.elapsed() < Duration::from_secs(4) {
+        let answer = read(&setup.b.app, "/mine", Some(&token), "causal").await;
+        assert!(has(&answer, &id), "own comment missing, served by {}", answer.served_by);
+        if let Some(position) = &answer.position {
+            token = higher(&token, position);
+        }
+        if posted_at.elapsed() >= Duration::from_millis(2_500) {
+            late_reads += 1;
+            if answer.served_by.starts_with("replica-") {
+                late_on_replicas += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = others.await.expect("writer");
+    assert!(written > 50, "the others wrote only {written} comments");
+    assert!(
+        late_on_replicas * 10 >= late_reads * 8,
+        "{late_on_replicas} of {late_reads} reads from 2.5 s after the post on replicas: the reader stayed on the primary"
+    );
+}

@@ -10,10 +10,11 @@ mod import;
 pub mod lease;
 mod pools;
 mod position;
-mod read;
+pub(crate) mod read;
 pub mod router;
 mod rows;
 mod schema;
+mod snapshot;
 mod write;
 
 use std::sync::Arc;
@@ -180,22 +181,31 @@ impl Store for PostgresStore {
         read: ReadOptions,
     ) -> Result<Read<Option<ThreadSnapshot>>, StoreError> {
         let (site, keys, rows_max) = (site.to_owned(), lookup_keys.to_vec(), self.config.thread_rows_max);
-        self.routed(read, move |txn| {
-            let (site, keys) = (site.clone(), keys.clone());
-            Box::pin(async move {
-                let Some((thread_id, key, title)) = find_thread(txn, &site, &keys).await? else {
-                    return Ok(None);
-                };
-                let comments = thread_comments(txn, thread_id, rows_max).await?;
-                let published_count = published_count(txn, thread_id).await?;
-                Ok(Some(ThreadSnapshot { key, title, comments, published_count }))
-            })
-        })
+        let (version_site, version_keys) = (site.clone(), keys.clone());
+        let versions = read::row_versions(move |txn| {
+            let (site, keys) = (version_site.clone(), version_keys.clone());
+            Box::pin(async move { thread_row_versions(txn, &site, &keys).await })
+        });
+        self.routed(
+            read,
+            move |txn| {
+                let (site, keys) = (site.clone(), keys.clone());
+                Box::pin(async move {
+                    let Some((thread_id, key, title)) = find_thread(txn, &site, &keys).await? else {
+                        return Ok(None);
+                    };
+                    let comments = thread_comments(txn, thread_id, rows_max).await?;
+                    let published_count = published_count(txn, thread_id).await?;
+                    Ok(Some(ThreadSnapshot { key, title, comments, published_count }))
+                })
+            },
+            Some(&versions),
+        )
         .await
     }
 
     async fn comment(&self, id: CommentId, read: ReadOptions) -> Result<Read<Option<Comment>>, StoreError> {
-        self.routed(read, move |txn| Box::pin(async move { comment_by_id(txn, id).await })).await
+        self.routed(read, move |txn| Box::pin(async move { comment_by_id(txn, id).await }), None).await
     }
 
     async fn change_comment(
@@ -223,26 +233,31 @@ impl Store for PostgresStore {
                 Box::pin(async move { thread_summaries(txn, &site, limit).await })
             },
             false,
+            None,
         )
         .await
     }
 
     async fn counts(&self, site: &str, keys: &[String], read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError> {
         let (site, keys) = (site.to_owned(), keys.to_vec());
-        self.routed(read, move |txn| {
-            let (site, keys) = (site.clone(), keys.clone());
-            Box::pin(async move {
-                let mut counts = Vec::with_capacity(keys.len());
-                for key in &keys {
-                    let count = match find_thread(txn, &site, std::slice::from_ref(key)).await? {
-                        Some((thread_id, _, _)) => published_count(txn, thread_id).await?,
-                        None => 0,
-                    };
-                    counts.push(count);
-                }
-                Ok(counts)
-            })
-        })
+        self.routed(
+            read,
+            move |txn| {
+                let (site, keys) = (site.clone(), keys.clone());
+                Box::pin(async move {
+                    let mut counts = Vec::with_capacity(keys.len());
+                    for key in &keys {
+                        let count = match find_thread(txn, &site, std::slice::from_ref(key)).await? {
+                            Some((thread_id, _, _)) => published_count(txn, thread_id).await?,
+                            None => 0,
+                        };
+                        counts.push(count);
+                    }
+                    Ok(counts)
+                })
+            },
+            None,
+        )
         .await
     }
 
@@ -301,6 +316,29 @@ async fn thread_summaries(txn: &Transaction<'_>, site: &str, limit: i64) -> Resu
                 title: row.try_get(1)?,
                 published_count: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
             })
+        })
+        .collect()
+}
+
+/// The `xmin` of every row a thread read depends on: the thread, its aliases and all its
+/// comments (the published count covers rows a page may not return). Empty when there is no
+/// such thread: an empty answer is shown by every replica.
+async fn thread_row_versions(txn: &Transaction<'_>, site: &str, keys: &[String]) -> Result<Vec<u32>, StoreError> {
+    let Some((thread_id, _, _)) = find_thread(txn, site, keys).await? else {
+        return Ok(Vec::new());
+    };
+    let statement = txn
+        .prepare_cached(
+            "SELECT xmin::text::bigint FROM threads WHERE id = $1
+             UNION ALL SELECT xmin::text::bigint FROM thread_aliases WHERE thread_id = $1
+             UNION ALL SELECT xmin::text::bigint FROM comments WHERE thread_id = $1",
+        )
+        .await?;
+    let rows = txn.query(&statement, &[&thread_id]).await?;
+    rows.iter()
+        .map(|row| {
+            let xid: i64 = row.try_get(0)?;
+            u32::try_from(xid).map_err(|_| StoreError::Internal(format!("xmin {xid} out of range")))
         })
         .collect()
 }

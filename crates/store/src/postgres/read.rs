@@ -25,6 +25,18 @@ use crate::{Read, ReadOptions, StoreError};
 /// The body of a read, run inside a read-only snapshot on whichever server was chosen.
 pub type QueryFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 't>>;
 
+/// After a primary read, in the same snapshot: the `xmin` of every row version the read's
+/// answer depends on (see `snapshot.rs`).
+pub type RowVersions = dyn for<'t> Fn(&'t Transaction<'t>) -> QueryFuture<'t, Vec<u32>> + Send + Sync;
+
+/// Gives a closure the higher-ranked signature `RowVersions` needs (closures do not infer it).
+pub fn row_versions<F>(f: F) -> F
+where
+    F: for<'t> Fn(&'t Transaction<'t>) -> QueryFuture<'t, Vec<u32>> + Send + Sync,
+{
+    f
+}
+
 /// How a routed read ended, for metrics.
 #[derive(Clone, Copy)]
 enum Fallback {
@@ -39,13 +51,19 @@ enum Fallback {
 
 impl PostgresStore {
     /// Runs `query` where `options` say it may run, and reports what the reader may carry.
-    pub(super) async fn routed<T, Q>(&self, options: ReadOptions, query: Q) -> Result<Read<T>, StoreError>
+    /// `versions`, when given, lets a primary-served read report a replica's position.
+    pub(super) async fn routed<T, Q>(
+        &self,
+        options: ReadOptions,
+        query: Q,
+        versions: Option<&RowVersions>,
+    ) -> Result<Read<T>, StoreError>
     where
         T: Send,
         Q: for<'t> Fn(&'t Transaction<'t>) -> QueryFuture<'t, T> + Send + Sync,
     {
         let Some(router) = &self.router else {
-            return self.read_primary(&query, false).await;
+            return self.read_primary(&query, false, None).await;
         };
         let asked_at = Instant::now();
         let seen = self.genuine_seen(router, options.seen, asked_at).await?;
@@ -78,7 +96,7 @@ impl PostgresStore {
                         Fallback::None
                     };
                     count_read(options.strategy, "primary", waited, fallback);
-                    return self.read_primary(&query, waited).await;
+                    return self.read_primary(&query, waited, versions.map(|v| (v, seen))).await;
                 }
                 Decision::Replica(index) => {
                     let tag = views.get(index).and_then(|v| v.position);
@@ -95,7 +113,7 @@ impl PostgresStore {
                             excluded.push(index);
                             if excluded.len() > router.config.read_retries_max {
                                 count_read(options.strategy, "primary", waited, Fallback::ReplicaError);
-                                return self.read_primary(&query, waited).await;
+                                return self.read_primary(&query, waited, versions.map(|v| (v, seen))).await;
                             }
                         }
                     }
@@ -135,8 +153,15 @@ impl PostgresStore {
     }
 
     /// A read on the primary. Its position is the flush position read after the snapshot:
-    /// everything the snapshot shows was flushed before it.
-    pub(super) async fn read_primary<T, Q>(&self, query: &Q, after_wait: bool) -> Result<Read<T>, StoreError>
+    /// everything the snapshot shows was flushed before it. With `versions` (and the reader's
+    /// genuine `seen`), it is a replica's position instead when that replica already shows
+    /// every row version the read returned, so the reader can go back to replicas at once.
+    pub(super) async fn read_primary<T, Q>(
+        &self,
+        query: &Q,
+        after_wait: bool,
+        versions: Option<(&RowVersions, Option<Position>)>,
+    ) -> Result<Read<T>, StoreError>
     where
         T: Send,
         Q: for<'t> Fn(&'t Transaction<'t>) -> QueryFuture<'t, T> + Send + Sync,
@@ -144,7 +169,17 @@ impl PostgresStore {
         let mut client = self.pools.primary().await?;
         let txn = snapshot(&mut client).await?;
         let value = query(&txn).await?;
-        let position = self.positions.primary_flush(&txn).await?;
+        let mut position = self.positions.primary_flush(&txn).await?;
+        if let (Some(router), Some((versions, seen))) = (&self.router, versions) {
+            let xids = versions(&txn).await?;
+            if let Some(covering) = router.covering_position(position.store, &xids) {
+                let lowered = covering.max_same_store(seen);
+                if lowered.pos < position.pos {
+                    metrics::counter!("afterword_primary_reads_lowered_total").increment(1);
+                    position = lowered;
+                }
+            }
+        }
         txn.commit().await?;
         let served_by = ServedBy { replica: None, after_wait };
         // Not cached: the flush position read before a primary query is not a proven

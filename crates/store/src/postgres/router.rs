@@ -24,6 +24,7 @@ use tokio_postgres::NoTls;
 
 use super::pools::redact;
 use super::position::Positions;
+use super::snapshot::XidSnapshot;
 use crate::{ReplicaReport, StoreError};
 
 /// How the router polls and how long a read may wait; the binary's `[postgres]` table fills
@@ -105,6 +106,9 @@ struct Slot {
     url: String,
     pool: Pool,
     status: Mutex<Status>,
+    /// The transaction snapshot of the last poll and the replay position read after it (so
+    /// at or past the state the snapshot shows).
+    snapshot: Mutex<Option<(Arc<XidSnapshot>, Position)>>,
     outstanding: AtomicU32,
 }
 
@@ -145,6 +149,7 @@ impl Router {
                 url,
                 pool,
                 status: Mutex::new(Status::default()),
+                snapshot: Mutex::new(None),
                 outstanding: AtomicU32::new(0),
             })
             .collect();
@@ -224,6 +229,19 @@ impl Router {
                 self.progress.notify_waiters();
             }
         }
+    }
+
+    /// The lowest position of a healthy replica (of `store`'s history) whose last polled
+    /// snapshot shows every one of `xids`: a primary read that returned only row versions
+    /// written by those transactions may report it instead of the primary's position.
+    pub fn covering_position(&self, store: StoreId, xids: &[u32]) -> Option<Position> {
+        self.slots
+            .iter()
+            .filter(|slot| lock(&slot.status).healthy)
+            .filter_map(|slot| lock(&slot.snapshot).clone())
+            .filter(|(snapshot, position)| position.store == store && snapshot.shows_all(xids))
+            .map(|(_, position)| position)
+            .min_by_key(|position| position.pos)
     }
 
     /// A read on replica `index` failed: do not use it until a poll answers again.
@@ -358,7 +376,8 @@ const REPLICA_POLL_SQL: &str = "SELECT pg_is_in_recovery(), pg_last_wal_replay_l
         (SELECT received_tli FROM pg_stat_wal_receiver),
         (SELECT timeline_id FROM pg_control_checkpoint()),
         (SELECT system_identifier FROM pg_control_system()),
-        COALESCE(EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())), 0)::float8";
+        COALESCE(EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())), 0)::float8,
+        pg_current_snapshot()::text";
 
 /// Starts the pollers; they stop by themselves once the router is dropped.
 pub fn spawn_pollers(router: &Arc<Router>, primary: Pool, positions: Arc<Positions>) {
@@ -433,6 +452,8 @@ struct Poll {
     checkpoint_timeline: i32,
     system_id: i64,
     lag_s: f64,
+    /// `pg_current_snapshot()`: taken when the statement started, so before `replay` was read.
+    snapshot: Option<String>,
 }
 
 async fn poll_once(
@@ -460,6 +481,7 @@ async fn poll_once(
         checkpoint_timeline: row.try_get(3)?,
         system_id: row.try_get(4)?,
         lag_s: row.try_get(5)?,
+        snapshot: row.try_get(6)?,
     })
 }
 
@@ -481,6 +503,11 @@ impl Router {
             (Some(lsn), Some(timeline)) => {
                 Some(Position { store: StoreId::Postgres { system_id: self.system_id, timeline }, pos: u64::from(lsn) })
             }
+            _ => None,
+        };
+        let snapshot = poll.snapshot.as_deref().and_then(XidSnapshot::parse).map(Arc::new);
+        *lock(&slot.snapshot) = match (snapshot, position) {
+            (Some(snapshot), Some(position)) if ours && poll.in_recovery => Some((snapshot, position)),
             _ => None,
         };
         let advanced = {
