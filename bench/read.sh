@@ -5,12 +5,18 @@
 #     serialised per request);
 #   - nginx serving the very same response bytes as a static file;
 #   - Isso 0.14 (PyPI, under gunicorn as its docs deploy it) serving a 50-comment thread.
+# The anonymous read is measured twice against nginx: identity-encoded (wrk's default request,
+# no Accept-Encoding) and gzip-encoded (`Accept-Encoding: gzip`, which every browser sends;
+# afterword answers from its cached gzip variant, nginx from the very same bytes with
+# `gzip_static`). Each pair compares the same bytes and encoding.
 # Every server gets WORKERS workers/threads (tokio worker threads, nginx worker_processes,
 # gunicorn workers); wrk runs with the same threads, connections and duration against each.
 # Prints a side-by-side table. Needs: cargo, wrk, nginx, python3 (apt-get install wrk nginx).
 #
 #   bench/read.sh                  # WORKERS=1 DURATION=10s ROUNDS=3 CONNECTIONS=50 WRK_THREADS=1
 #   WORKERS=2 DURATION=30s bench/read.sh
+#   BENCH_BIN=/path/to/afterword bench/read.sh   # that binary, no build (BENCH_, not AFTERWORD_:
+#                                                # the server reads AFTERWORD_* as configuration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,9 +66,13 @@ run_wrk() {
   echo "$rps $p50 $p99 ${errors:-none}"
 }
 
-echo "== building the release binary"
-cargo build --release -p afterword --quiet
-bin="$CARGO_TARGET_DIR/release/afterword"
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin="$BENCH_BIN"
+else
+  echo "== building the release binary"
+  cargo build --release -p afterword --quiet
+  bin="$CARGO_TARGET_DIR/release/afterword"
+fi
 
 echo "== afterword: $COMMENTS comments on /bench/fifty"
 aw_port="$(free_port)"
@@ -91,11 +101,15 @@ curl -fs -o "$work/www/comments.json" "$aw_url"
 curl -fs -o /dev/null "$aw_url" -D "$work/aw-headers.txt"
 grep -qi '^afterword-cache: hit' "$work/aw-headers.txt" || { echo "bench: the anonymous read was not a cache hit" >&2; exit 1; }
 aw_bytes="$(wc -c <"$work/www/comments.json")"
+# The gzip variant, saved as sent (curl does not decode it without --compressed).
+curl -fs -H 'Accept-Encoding: gzip' -o "$work/www/comments.json.gz" -D "$work/aw-gzip-headers.txt" "$aw_url"
+grep -qi '^content-encoding: gzip' "$work/aw-gzip-headers.txt" || { echo "bench: no gzip variant from afterword" >&2; exit 1; }
+aw_gzip_bytes="$(wc -c <"$work/www/comments.json.gz")"
 aw_count="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["thread"]["count"])' "$work/www/comments.json")"
 
 echo "== nginx: the same $aw_bytes bytes as a static file"
 # Run as root, nginx drops its workers to an unprivileged user, who must be able to read the file.
-chmod a+rx "$work" "$work/www" && chmod a+r "$work/www/comments.json"
+chmod a+rx "$work" "$work/www" && chmod a+r "$work/www/comments.json" "$work/www/comments.json.gz"
 ng_port="$(free_port)"
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
@@ -124,6 +138,8 @@ http {
     location = /api/v1/comments {
       default_type application/json;
       add_header Cache-Control no-store;
+      # comments.json.gz, afterword's own gzip bytes, to clients that accept gzip.
+      gzip_static on;
       try_files /comments.json =404;
     }
   }
@@ -134,6 +150,8 @@ pids+=($!)
 ng_url="http://127.0.0.1:$ng_port/api/v1/comments?thread=/bench/fifty"
 wait_http "$ng_url"
 cmp -s <(curl -fs "$ng_url") "$work/www/comments.json" || { echo "bench: nginx serves other bytes" >&2; exit 1; }
+cmp -s <(curl -fs -H 'Accept-Encoding: gzip' "$ng_url") "$work/www/comments.json.gz" ||
+  { echo "bench: nginx serves other gzip bytes" >&2; exit 1; }
 
 echo "== isso $ISSO_VERSION: $COMMENTS comments on /bench/fifty"
 isso_note=""
@@ -179,6 +197,8 @@ declare -A runs=()
 for round in $(seq 1 "$ROUNDS"); do
   runs[nginx]+="$(run_wrk "$ng_url")"$'\n'
   runs[hit]+="$(run_wrk "$aw_url")"$'\n'
+  runs[nginx_gzip]+="$(run_wrk -H 'Accept-Encoding: gzip' "$ng_url")"$'\n'
+  runs[hit_gzip]+="$(run_wrk -H 'Accept-Encoding: gzip' "$aw_url")"$'\n'
   runs[session]+="$(run_wrk -H "Afterword-Session: $session" "$aw_url")"$'\n'
   echo "   round $round done"
 done
@@ -190,18 +210,31 @@ median() { sort -n -k1,1 <<<"${runs[$1]}" | sed '/^$/d' | awk '{ line[NR] = $0 }
 read -r ng_rps ng_p50 ng_p99 ng_err <<<"$(median nginx)"
 read -r aw_rps aw_p50 aw_p99 aw_err <<<"$(median hit)"
 read -r as_rps as_p50 as_p99 as_err <<<"$(median session)"
+read -r ngz_rps ngz_p50 ngz_p99 ngz_err <<<"$(median nginx_gzip)"
+read -r awz_rps awz_p50 awz_p99 awz_err <<<"$(median hit_gzip)"
 if [ -z "$isso_note" ]; then
   read -r is_rps is_p50 is_p99 is_err <<<"$(median isso)"
 fi
-echo "   req/s per round: nginx $(awk '{printf "%s ", $1}' <<<"${runs[nginx]}")| hit $(awk '{printf "%s ", $1}' <<<"${runs[hit]}")| session $(awk '{printf "%s ", $1}' <<<"${runs[session]}")"
+per_round() { awk '{printf "%s ", $1}' <<<"${runs[$1]}"; }
+echo "   req/s per round: nginx $(per_round nginx)| hit $(per_round hit)| session $(per_round session)"
+echo "   req/s per round, gzip: nginx $(per_round nginx_gzip)| hit $(per_round hit_gzip)"
+# Each round's own ratio: servers in one round shared the machine's load most alike.
+round_ratios() {
+  paste -d' ' <(awk '{print $1}' <<<"${runs[$1]}" | sed '/^$/d') <(awk '{print $1}' <<<"${runs[$2]}" | sed '/^$/d') |
+    awk '{printf "%.2fx ", $1 / $2}'
+}
+echo "   hit / nginx per round: $(round_ratios hit nginx)| gzip: $(round_ratios hit_gzip nginx_gzip)"
 
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}x")' "$1" "$ng_rps"; }
+# A row's ratio to its nginx row (the second argument; identity-encoded nginx by default).
+ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}x")' "$1" "${2:-$ng_rps}"; }
 echo
 echo "Reads of one 50-comment thread ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $WORKERS worker(s) per server)"
 printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "server" "req/s" "vs nginx" "p50" "p99" "bytes" "errors"
 printf '|%s|%s|%s|%s|%s|%s|%s\n' "----------------------------------------------" "-----------" "------------" "----------" "----------" "----------" "-------"
 printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), same bytes as a static file" "$ng_rps" "1.00x" "$ng_p50" "$ng_p99" "$aw_bytes" "$ng_err"
 printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "afterword, anonymous reader (cache hit)" "$aw_rps" "$(ratio "$aw_rps")" "$aw_p50" "$aw_p99" "$aw_bytes" "$aw_err"
+printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "nginx, same gzip bytes (gzip_static)" "$ngz_rps" "1.00x" "$ngz_p50" "$ngz_p99" "$aw_gzip_bytes" "$ngz_err"
+printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "afterword, anonymous reader, gzip (cache hit)" "$awz_rps" "$(ratio "$awz_rps" "$ngz_rps")" "$awz_p50" "$awz_p99" "$aw_gzip_bytes" "$awz_err"
 printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "afterword, reader with a session (no cache)" "$as_rps" "$(ratio "$as_rps")" "$as_p50" "$as_p99" "$aw_bytes" "$as_err"
 if [ -z "$isso_note" ]; then
   printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "isso $ISSO_VERSION (gunicorn), $is_count comments" "$is_rps" "$(ratio "$is_rps")" "$is_p50" "$is_p99" "$is_bytes" "$is_err"

@@ -16,6 +16,8 @@ mod state;
 mod static_files;
 mod view;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -24,6 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use metrics::SharedString;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -70,14 +73,18 @@ async fn api_not_found() -> ApiError {
 /// CORS for the configured sites' origins only; the widget sends our headers cross-origin
 /// and reads the position and session tokens back.
 fn cors_layer(config: &ApiConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config
+    let origins: HashSet<HeaderValue> = config
         .sites
         .iter()
         .flat_map(|site| site.origins.iter())
         .filter_map(|origin| HeaderValue::from_str(origin).ok())
         .collect();
+    let origins = Arc::new(origins);
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        // axum clones a route's whole layer stack for every request: a predicate over an
+        // `Arc`'d set makes the origin list a reference-count bump, where `AllowOrigin::list`
+        // would copy a `Vec` each time. Same answers: an exact, case-sensitive match.
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -116,12 +123,11 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
+        .map_or(SharedString::const_str("unmatched"), |path| SharedString::from(route_labels().get(path.as_str())));
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let status = response.status();
-    let labels = [("route", route), ("method", method), ("status", status.as_u16().to_string())];
+    let labels = [("route", route), ("method", method), ("status", status_label(status))];
     metrics::counter!("afterword_http_requests_total", &labels).increment(1);
     metrics::histogram!("afterword_http_request_duration_seconds", &labels[..2])
         .record(started.elapsed().as_secs_f64());
@@ -129,4 +135,47 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         tracing::warn!("request timed out");
     }
     response.into_response()
+}
+
+/// Route patterns as shared label strings, each made once, so a request's route label is a
+/// reference-count bump instead of a new `String`. The set is bounded by the routes `router`
+/// registers: `MatchedPath` only ever holds one of those patterns, never text from a request.
+struct RouteLabels(RwLock<HashMap<Box<str>, Arc<str>>>);
+
+impl RouteLabels {
+    fn get(&self, route: &str) -> Arc<str> {
+        if let Some(label) = self.0.read().unwrap_or_else(PoisonError::into_inner).get(route) {
+            return label.clone();
+        }
+        let mut labels = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        labels.entry(route.into()).or_insert_with(|| Arc::from(route)).clone()
+    }
+}
+
+fn route_labels() -> &'static RouteLabels {
+    static LABELS: OnceLock<RouteLabels> = OnceLock::new();
+    LABELS.get_or_init(|| RouteLabels(RwLock::new(HashMap::new())))
+}
+
+/// The label for a request method: the standard ones are static strings, so counting a
+/// request allocates nothing; any other method keeps its own name, as before.
+fn method_label(method: &Method) -> SharedString {
+    const STANDARD: [&str; 9] = ["GET", "POST", "PATCH", "DELETE", "PUT", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
+    match STANDARD.iter().find(|name| **name == method.as_str()) {
+        Some(name) => SharedString::const_str(name),
+        None => SharedString::from_owned(method.as_str().to_owned()),
+    }
+}
+
+/// The label for a status: the ones this API answers with are static strings (no allocation
+/// per request); any other is formatted.
+fn status_label(status: StatusCode) -> SharedString {
+    const COMMON: [&str; 19] = [
+        "200", "201", "204", "301", "304", "400", "401", "403", "404", "405", "408", "409", "413", "415", "422", "429",
+        "500", "503", "504",
+    ];
+    match COMMON.iter().find(|code| **code == status.as_str()) {
+        Some(code) => SharedString::const_str(code),
+        None => SharedString::from_owned(status.as_str().to_owned()),
+    }
 }
