@@ -5,12 +5,20 @@
 #     serialised per request);
 #   - nginx serving the very same response bytes as a static file;
 #   - Isso 0.14 (PyPI, under gunicorn as its docs deploy it) serving a 50-comment thread.
+# The anonymous read is measured twice against nginx: identity-encoded (wrk's default request,
+# no Accept-Encoding) and gzip-encoded (`Accept-Encoding: gzip`, which every browser sends;
+# afterword answers from its cached gzip variant, nginx from the very same bytes with
+# `gzip_static`). Each pair compares the same bytes and encoding.
 # Every server gets WORKERS workers/threads (tokio worker threads, nginx worker_processes,
 # gunicorn workers); wrk runs with the same threads, connections and duration against each.
-# Prints a side-by-side table. Needs: cargo, wrk, nginx, python3 (apt-get install wrk nginx).
+# Besides requests/s, each server's own CPU time per request (user + system, from /proc): on a
+# shared machine requests/s moves with other load, CPU per request much less.
+# Prints a side-by-side table. Needs: cargo, wrk, nginx, python3, pgrep (apt-get install wrk nginx).
 #
 #   bench/read.sh                  # WORKERS=1 DURATION=10s ROUNDS=3 CONNECTIONS=50 WRK_THREADS=1
 #   WORKERS=2 DURATION=30s bench/read.sh
+#   BENCH_BIN=/path/to/afterword bench/read.sh   # that binary, no build (BENCH_, not AFTERWORD_:
+#                                                # the server reads AFTERWORD_* as configuration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,22 +55,45 @@ comment_text() {
   printf 'Comment %d. Thanks for the write-up; I tried the *second* approach on my own blog and it worked, although the `config` step needed a restart. Has anyone measured it with [more threads](https://example.org/threads)?' "$1"
 }
 
-# wrk's summary → "requests/s  p50  p99" (p50/p99 from --latency).
+# CPU time (user + system, clock ticks) used so far by the given processes, all threads.
+cpu_ticks() {
+  local total=0 pid ticks
+  for pid in $1; do
+    ticks="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+    total=$((total + ticks))
+  done
+  echo "$total"
+}
+
+# wrk against one server → "requests/s  p50  p99  cpu-us/request  errors" (p50/p99 from
+# --latency). The first argument lists the server's process ids: their CPU time per request is
+# the figure that least depends on what else the machine is running (requests/s depends on it
+# a lot); it includes the kernel's work in the server's own system calls.
 run_wrk() {
-  local out
+  local server_pids="$1" out before after
+  shift
+  before="$(cpu_ticks "$server_pids")"
   out="$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
+  after="$(cpu_ticks "$server_pids")"
   echo "$out" >"$work/wrk-last.txt"
-  local rps p50 p99 errors
+  local rps p50 p99 errors requests cpu_us
   rps="$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")"
   p50="$(awk '$1 == "50%" {print $2}' <<<"$out")"
   p99="$(awk '$1 == "99%" {print $2}' <<<"$out")"
+  requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+  cpu_us="$(python3 -c 'import sys; t, n = int(sys.argv[1]), int(sys.argv[2]); print(f"{t * 1e6 / int(sys.argv[3]) / n:.1f}" if n else "-")' \
+    "$((after - before))" "${requests:-0}" "$(getconf CLK_TCK)")"
   errors="$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';' - || true)"
-  echo "$rps $p50 $p99 ${errors:-none}"
+  echo "$rps $p50 $p99 $cpu_us ${errors:-none}"
 }
 
-echo "== building the release binary"
-cargo build --release -p afterword --quiet
-bin="$CARGO_TARGET_DIR/release/afterword"
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin="$BENCH_BIN"
+else
+  echo "== building the release binary"
+  cargo build --release -p afterword --quiet
+  bin="$CARGO_TARGET_DIR/release/afterword"
+fi
 
 echo "== afterword: $COMMENTS comments on /bench/fifty"
 aw_port="$(free_port)"
@@ -76,7 +107,8 @@ write_burst = 100000
 EOF
 TOKIO_WORKER_THREADS="$WORKERS" RUST_LOG=warn "$bin" --config "$work/afterword.toml" --data-dir "$work/afterword" \
   serve --listen "127.0.0.1:$aw_port" >"$work/afterword.log" 2>&1 &
-pids+=($!)
+aw_pid=$!
+pids+=("$aw_pid")
 wait_http "http://127.0.0.1:$aw_port/readyz"
 for n in $(seq 1 "$COMMENTS"); do
   python3 -c 'import json,sys; print(json.dumps({"thread": "/bench/fifty", "author": f"Reader {sys.argv[1]}", "text": sys.argv[2]}))' \
@@ -91,11 +123,15 @@ curl -fs -o "$work/www/comments.json" "$aw_url"
 curl -fs -o /dev/null "$aw_url" -D "$work/aw-headers.txt"
 grep -qi '^afterword-cache: hit' "$work/aw-headers.txt" || { echo "bench: the anonymous read was not a cache hit" >&2; exit 1; }
 aw_bytes="$(wc -c <"$work/www/comments.json")"
+# The gzip variant, saved as sent (curl does not decode it without --compressed).
+curl -fs -H 'Accept-Encoding: gzip' -o "$work/www/comments.json.gz" -D "$work/aw-gzip-headers.txt" "$aw_url"
+grep -qi '^content-encoding: gzip' "$work/aw-gzip-headers.txt" || { echo "bench: no gzip variant from afterword" >&2; exit 1; }
+aw_gzip_bytes="$(wc -c <"$work/www/comments.json.gz")"
 aw_count="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["thread"]["count"])' "$work/www/comments.json")"
 
 echo "== nginx: the same $aw_bytes bytes as a static file"
 # Run as root, nginx drops its workers to an unprivileged user, who must be able to read the file.
-chmod a+rx "$work" "$work/www" && chmod a+r "$work/www/comments.json"
+chmod a+rx "$work" "$work/www" && chmod a+r "$work/www/comments.json" "$work/www/comments.json.gz"
 ng_port="$(free_port)"
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<EOF
@@ -124,16 +160,23 @@ http {
     location = /api/v1/comments {
       default_type application/json;
       add_header Cache-Control no-store;
+      # comments.json.gz, afterword's own gzip bytes, to clients that accept gzip.
+      gzip_static on;
       try_files /comments.json =404;
     }
   }
 }
 EOF
 nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
-pids+=($!)
+ng_master=$!
+pids+=("$ng_master")
 ng_url="http://127.0.0.1:$ng_port/api/v1/comments?thread=/bench/fifty"
 wait_http "$ng_url"
+# nginx's workers serve; its master only waits.
+ng_pids="$ng_master $(pgrep -P "$ng_master" | tr '\n' ' ')"
 cmp -s <(curl -fs "$ng_url") "$work/www/comments.json" || { echo "bench: nginx serves other bytes" >&2; exit 1; }
+cmp -s <(curl -fs -H 'Accept-Encoding: gzip' "$ng_url") "$work/www/comments.json.gz" ||
+  { echo "bench: nginx serves other gzip bytes" >&2; exit 1; }
 
 echo "== isso $ISSO_VERSION: $COMMENTS comments on /bench/fifty"
 isso_note=""
@@ -158,8 +201,10 @@ listen = http://127.0.0.1:$is_port/
 EOF
   ISSO_SETTINGS="$work/isso/isso.cfg" "$ISSO_VENV/bin/gunicorn" -b "127.0.0.1:$is_port" -w "$WORKERS" \
     --preload --log-level warning isso.run >"$work/isso.log" 2>&1 &
-  pids+=($!)
+  is_master=$!
+  pids+=("$is_master")
   wait_http "http://127.0.0.1:$is_port/info"
+  is_pids="$is_master $(pgrep -P "$is_master" | tr '\n' ' ')"
   for n in $(seq 1 "$COMMENTS"); do
     # A title spares Isso fetching the page to learn it (it refuses threads it cannot fetch).
     python3 -c 'import json,sys; print(json.dumps({"author": f"Reader {sys.argv[1]}", "text": sys.argv[2], "title": "Bench"}))' \
@@ -177,34 +222,51 @@ echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS rounds, servers
 # them alike; the table shows each one's median round.
 declare -A runs=()
 for round in $(seq 1 "$ROUNDS"); do
-  runs[nginx]+="$(run_wrk "$ng_url")"$'\n'
-  runs[hit]+="$(run_wrk "$aw_url")"$'\n'
-  runs[session]+="$(run_wrk -H "Afterword-Session: $session" "$aw_url")"$'\n'
+  runs[nginx]+="$(run_wrk "$ng_pids" "$ng_url")"$'\n'
+  runs[hit]+="$(run_wrk "$aw_pid" "$aw_url")"$'\n'
+  runs[nginx_gzip]+="$(run_wrk "$ng_pids" -H 'Accept-Encoding: gzip' "$ng_url")"$'\n'
+  runs[hit_gzip]+="$(run_wrk "$aw_pid" -H 'Accept-Encoding: gzip' "$aw_url")"$'\n'
+  runs[session]+="$(run_wrk "$aw_pid" -H "Afterword-Session: $session" "$aw_url")"$'\n'
   echo "   round $round done"
 done
 # Isso is two orders of magnitude slower: one round is plenty.
 if [ -z "$isso_note" ]; then
-  runs[isso]="$(run_wrk "$is_url")"
+  runs[isso]="$(run_wrk "$is_pids" "$is_url")"
 fi
 median() { sort -n -k1,1 <<<"${runs[$1]}" | sed '/^$/d' | awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'; }
-read -r ng_rps ng_p50 ng_p99 ng_err <<<"$(median nginx)"
-read -r aw_rps aw_p50 aw_p99 aw_err <<<"$(median hit)"
-read -r as_rps as_p50 as_p99 as_err <<<"$(median session)"
+read -r ng_rps ng_p50 ng_p99 ng_cpu ng_err <<<"$(median nginx)"
+read -r aw_rps aw_p50 aw_p99 aw_cpu aw_err <<<"$(median hit)"
+read -r as_rps as_p50 as_p99 as_cpu as_err <<<"$(median session)"
+read -r ngz_rps ngz_p50 ngz_p99 ngz_cpu ngz_err <<<"$(median nginx_gzip)"
+read -r awz_rps awz_p50 awz_p99 awz_cpu awz_err <<<"$(median hit_gzip)"
 if [ -z "$isso_note" ]; then
-  read -r is_rps is_p50 is_p99 is_err <<<"$(median isso)"
+  read -r is_rps is_p50 is_p99 is_cpu is_err <<<"$(median isso)"
 fi
-echo "   req/s per round: nginx $(awk '{printf "%s ", $1}' <<<"${runs[nginx]}")| hit $(awk '{printf "%s ", $1}' <<<"${runs[hit]}")| session $(awk '{printf "%s ", $1}' <<<"${runs[session]}")"
+per_round() { awk '{printf "%s ", $1}' <<<"${runs[$1]}"; }
+echo "   req/s per round: nginx $(per_round nginx)| hit $(per_round hit)| session $(per_round session)"
+echo "   req/s per round, gzip: nginx $(per_round nginx_gzip)| hit $(per_round hit_gzip)"
+# Each round's own ratio: servers in one round shared the machine's load most alike.
+round_ratios() {
+  paste -d' ' <(awk '{print $1}' <<<"${runs[$1]}" | sed '/^$/d') <(awk '{print $1}' <<<"${runs[$2]}" | sed '/^$/d') |
+    awk '{printf "%.2fx ", $1 / $2}'
+}
+echo "   hit / nginx per round: $(round_ratios hit nginx)| gzip: $(round_ratios hit_gzip nginx_gzip)"
+per_round_cpu() { awk '{printf "%s ", $4}' <<<"${runs[$1]}"; }
+echo "   CPU us/request per round: nginx $(per_round_cpu nginx)| hit $(per_round_cpu hit)| gzip: nginx $(per_round_cpu nginx_gzip)| hit $(per_round_cpu hit_gzip)"
 
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}x")' "$1" "$ng_rps"; }
+# A row's ratio to its nginx row (the second argument; identity-encoded nginx by default).
+ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1]) / float(sys.argv[2]):.2f}x")' "$1" "${2:-$ng_rps}"; }
 echo
 echo "Reads of one 50-comment thread ($(date -u +%Y-%m-%d), $(nproc) cores, wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION, median of $ROUNDS rounds, $WORKERS worker(s) per server)"
-printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "server" "req/s" "vs nginx" "p50" "p99" "bytes" "errors"
-printf '|%s|%s|%s|%s|%s|%s|%s\n' "----------------------------------------------" "-----------" "------------" "----------" "----------" "----------" "-------"
-printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), same bytes as a static file" "$ng_rps" "1.00x" "$ng_p50" "$ng_p99" "$aw_bytes" "$ng_err"
-printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "afterword, anonymous reader (cache hit)" "$aw_rps" "$(ratio "$aw_rps")" "$aw_p50" "$aw_p99" "$aw_bytes" "$aw_err"
-printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "afterword, reader with a session (no cache)" "$as_rps" "$(ratio "$as_rps")" "$as_p50" "$as_p99" "$aw_bytes" "$as_err"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "server" "req/s" "vs nginx" "p50" "p99" "CPU us/req" "bytes" "errors"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s\n' "-----------------------------------------------" "----------:" "-----------:" "---------:" "---------:" "------------:" "---------:" "-------"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), same bytes as a static file" "$ng_rps" "1.00x" "$ng_p50" "$ng_p99" "$ng_cpu" "$aw_bytes" "$ng_err"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "afterword, anonymous reader (cache hit)" "$aw_rps" "$(ratio "$aw_rps")" "$aw_p50" "$aw_p99" "$aw_cpu" "$aw_bytes" "$aw_err"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "nginx, same gzip bytes (gzip_static)" "$ngz_rps" "1.00x" "$ngz_p50" "$ngz_p99" "$ngz_cpu" "$aw_gzip_bytes" "$ngz_err"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "afterword, anonymous reader, gzip (cache hit)" "$awz_rps" "$(ratio "$awz_rps" "$ngz_rps")" "$awz_p50" "$awz_p99" "$awz_cpu" "$aw_gzip_bytes" "$awz_err"
+printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "afterword, reader with a session (no cache)" "$as_rps" "$(ratio "$as_rps")" "$as_p50" "$as_p99" "$as_cpu" "$aw_bytes" "$as_err"
 if [ -z "$isso_note" ]; then
-  printf '| %-44s | %9s | %10s | %8s | %8s | %8s | %s\n' "isso $ISSO_VERSION (gunicorn), $is_count comments" "$is_rps" "$(ratio "$is_rps")" "$is_p50" "$is_p99" "$is_bytes" "$is_err"
+  printf '| %-45s | %9s | %10s | %8s | %8s | %11s | %8s | %s\n' "isso $ISSO_VERSION (gunicorn), $is_count comments" "$is_rps" "$(ratio "$is_rps")" "$is_p50" "$is_p99" "$is_cpu" "$is_bytes" "$is_err"
 else
   echo "isso: not measured: $isso_note"
 fi

@@ -20,6 +20,11 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat, Overrides};
 
+/// mimalloc instead of the system allocator: serving a request is mostly small allocations
+/// freed within microseconds (header maps, futures, labels), where it is markedly cheaper.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Afterword: a self-hosted comment service.
 #[derive(Debug, Parser)]
 #[command(name = "afterword", version, propagate_version = true)]

@@ -36,13 +36,12 @@ use crate::reply::{set_position, set_served_by};
 /// cacheable for this viewer). Tests and benchmarks read it; clients may ignore it.
 pub const CACHE_HEADER: &str = "afterword-cache";
 
-/// What identifies one anonymous thread-list response.
+/// What identifies one anonymous thread-list response. The thread is the client's spelling
+/// (trimmed): the normalised key is a function of it and the site's rules, so a hit needs no
+/// normalisation, and the store also looks the raw spelling up as an alias.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ListKey {
     pub site: String,
-    /// The normalised thread key.
-    pub thread: String,
-    /// The thread as the client spelt it: the store also looks it up as an alias.
     pub thread_raw: String,
     pub flat: bool,
     pub limit: usize,
@@ -186,6 +185,13 @@ impl ReadCache {
 
     pub fn enabled(&self) -> bool {
         self.entries.is_some()
+    }
+
+    /// The cached response for `key` when an entry covers `seen`; `None` is a miss.
+    pub fn hit(&self, key: &ListKey, seen: Option<Position>, reply: Reply, now_ms: i64) -> Option<Response> {
+        let entry = self.usable(key, seen, now_ms)?;
+        self.hits.increment(1);
+        Some(respond(&entry, reply, Outcome::Hit))
     }
 
     /// Answers from the cache when an entry covers `seen`; otherwise runs `fill` (once for

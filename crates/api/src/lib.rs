@@ -10,20 +10,22 @@ mod error;
 mod health;
 mod ids;
 mod listing;
+mod middleware;
 mod rate_limit;
 mod reply;
 mod state;
 mod static_files;
 mod view;
 
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -34,6 +36,8 @@ pub use ids::IdSource;
 pub use state::AppState;
 pub use static_files::asset_path;
 
+use crate::middleware::{MetricsLayer, PositionLayer};
+
 /// The whole HTTP surface of an app server.
 pub fn router(state: AppState) -> Router {
     let limits = &state.inner.config.limits;
@@ -43,16 +47,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/counts", post(counts::counts))
         .route("/api/v1/threads", get(counts::threads))
         .fallback(api_not_found)
-        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
-        .layer(cors_layer(&state.inner.config));
+        // One layer, not two: axum boxes and clones each `.layer` level per request.
+        .layer(
+            ServiceBuilder::new()
+                .layer(cors_layer(&state.inner.config))
+                .layer(DefaultBodyLimit::max(limits.body_bytes_max)),
+        );
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(api)
         // route_layer: runs after routing, so the matched route is known for the label.
-        .route_layer(middleware::from_fn(record_metrics))
-        .layer(middleware::from_fn_with_state(state.clone(), position_on_every_response))
+        .route_layer(MetricsLayer)
+        .layer(PositionLayer { state: state.clone() })
         // Issue 4: demo page, widget and favicon. Merged after the position layer so static
         // responses never set the position cookie (that would keep shared caches off them).
         .merge(static_files::routes())
@@ -70,14 +78,18 @@ async fn api_not_found() -> ApiError {
 /// CORS for the configured sites' origins only; the widget sends our headers cross-origin
 /// and reads the position and session tokens back.
 fn cors_layer(config: &ApiConfig) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config
+    let origins: HashSet<HeaderValue> = config
         .sites
         .iter()
         .flat_map(|site| site.origins.iter())
         .filter_map(|origin| HeaderValue::from_str(origin).ok())
         .collect();
+    let origins = Arc::new(origins);
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        // axum clones a route's whole layer stack for every request: a predicate over an
+        // `Arc`'d set makes the origin list a reference-count bump, where `AllowOrigin::list`
+        // would copy a `Vec` each time. Same answers: an exact, case-sensitive match.
+        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::CONTENT_TYPE,
@@ -96,37 +108,4 @@ fn cors_layer(config: &ApiConfig) -> CorsLayer {
             header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600))
-}
-
-/// Every response carries `Afterword-Position`: errors echo the client's own position so a
-/// client never goes backwards because a request failed.
-async fn position_on_every_response(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let seen = context::seen_position(request.headers(), &state);
-    let mut response = next.run(request).await;
-    if !response.headers().contains_key(POSITION_HEADER) {
-        if let Some(seen) = seen {
-            reply::set_position(response.headers_mut(), seen);
-        }
-    }
-    response
-}
-
-async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().as_str().to_owned();
-    let response = next.run(request).await;
-    let status = response.status();
-    let labels = [("route", route), ("method", method), ("status", status.as_u16().to_string())];
-    metrics::counter!("afterword_http_requests_total", &labels).increment(1);
-    metrics::histogram!("afterword_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
-    if status == StatusCode::REQUEST_TIMEOUT {
-        tracing::warn!("request timed out");
-    }
-    response.into_response()
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{AcceptsGzip, Filled, ListKey, Reply, CACHE_HEADER};
 use crate::comments::parse_id;
+use crate::config::Limits;
 use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::reply::json_response;
@@ -62,19 +63,8 @@ impl ListParams {
         let site = state.site(query.site.as_deref())?;
         let raw_thread = query.thread.as_deref().unwrap_or_default();
         let key = model::site::normalize_thread_key(raw_thread, &site.thread_key_rules())?;
-        let format = match query.format.as_deref() {
-            None | Some("tree") => Format::Tree,
-            Some("flat") => Format::Flat,
-            Some(_) => return Err(ApiError::bad_field("format", "must be `tree` or `flat`")),
-        };
-        let limit = match query.limit.as_deref() {
-            None => limits.page_comments_default,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=limits.page_comments_max).contains(n))
-                .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max)))?,
-        };
+        let format = parse_format(query.format.as_deref())?;
+        let limit = parse_limit(limits, query.limit.as_deref())?;
         let after = query
             .after
             .as_deref()
@@ -88,7 +78,6 @@ impl ListParams {
     fn cache_key(&self) -> ListKey {
         ListKey {
             site: self.site.clone(),
-            thread: self.key.clone(),
             thread_raw: self.raw_thread.clone(),
             flat: self.format == Format::Flat,
             limit: self.limit,
@@ -97,18 +86,63 @@ impl ListParams {
     }
 }
 
+fn parse_format(text: Option<&str>) -> Result<Format, ApiError> {
+    match text {
+        None | Some("tree") => Ok(Format::Tree),
+        Some("flat") => Ok(Format::Flat),
+        Some(_) => Err(ApiError::bad_field("format", "must be `tree` or `flat`")),
+    }
+}
+
+fn parse_limit(limits: &Limits, text: Option<&str>) -> Result<usize, ApiError> {
+    match text {
+        None => Ok(limits.page_comments_default),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=limits.page_comments_max).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", format!("must be 1 to {}", limits.page_comments_max))),
+    }
+}
+
+/// The cache key of a request, without normalising its thread key (URL parsing, the largest
+/// item of a hit's own work). Only entries filled after a successful `ListParams::parse` of the
+/// same spelling exist, so a hit under this key proves the thread key valid. `None` when any
+/// parameter is malformed: `ListParams::parse` then names the error.
+fn raw_cache_key(state: &AppState, query: &ListQuery) -> Option<ListKey> {
+    let site = state.site(query.site.as_deref()).ok()?;
+    let format = parse_format(query.format.as_deref()).ok()?;
+    let limit = parse_limit(&state.inner.config.limits, query.limit.as_deref()).ok()?;
+    let after = query.after.as_deref().map(parse_id).transpose().ok()?;
+    Some(ListKey {
+        site: site.name.clone(),
+        thread_raw: query.thread.as_deref().unwrap_or_default().trim().to_owned(),
+        flat: format == Format::Flat,
+        limit,
+        after,
+    })
+}
+
 pub async fn list_thread(
     state: &AppState,
     context: &RequestContext,
     query: ListQuery,
     gzip: AcceptsGzip,
 ) -> Result<Response, ApiError> {
-    let params = ListParams::parse(state, query)?;
     let cache = &state.inner.read_cache;
     // Read cache (issue 4): every anonymous reader sees the same page, so it is served from
     // bytes serialised once. Sessions and admins may see more (own pending comments, raw text).
-    if context.session.is_none() && !context.admin && cache.enabled() {
-        let now_ms = || state.inner.clock.now().timestamp_millis();
+    let cacheable = context.session.is_none() && !context.admin && cache.enabled();
+    let reply = Reply { gzip, served_by: state.inner.config.allow_strategy_override };
+    let now_ms = || state.inner.clock.now().timestamp_millis();
+    if cacheable {
+        let hit = raw_cache_key(state, &query).and_then(|key| cache.hit(&key, context.seen, reply, now_ms()));
+        if let Some(response) = hit {
+            return Ok(response);
+        }
+    }
+    let params = ListParams::parse(state, query)?;
+    if cacheable {
         let fill = || async {
             let (body, read) = read_page(state, &params, context).await?;
             let json =
@@ -116,7 +150,6 @@ pub async fn list_thread(
             let thread_key = body.thread.key;
             Ok(Filled { json, position: read.position, tag: read.cache_tag, served_by: read.served_by, thread_key })
         };
-        let reply = Reply { gzip, served_by: state.inner.config.allow_strategy_override };
         return cache.serve(params.cache_key(), context.seen, reply, now_ms, fill).await;
     }
     let (body, read) = read_page(state, &params, context).await?;
