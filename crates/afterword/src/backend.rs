@@ -30,6 +30,8 @@ pub struct PostgresSettings {
     pub replica_wait_ms_max: u64,
     /// A replica not heard from for this long is not used.
     pub replica_stale_ms_max: u64,
+    /// A replica read slower than this is abandoned and retried elsewhere.
+    pub replica_read_timeout_ms: u64,
     /// Failed replica reads retried on another replica before the primary answers.
     pub replica_read_retries_max: usize,
     /// Advances of the primary's position remembered to estimate each replica's delay (a
@@ -59,6 +61,7 @@ impl Default for PostgresSettings {
             replica_poll_timeout_ms: store.router.poll_timeout_ms,
             replica_wait_ms_max: store.router.wait_ms_max,
             replica_stale_ms_max: store.router.stale_ms_max,
+            replica_read_timeout_ms: store.router.read_timeout_ms,
             replica_read_retries_max: store.router.read_retries_max,
             replica_history_len_max: store.router.primary_history_len_max,
             connections_max: store.connections_max,
@@ -84,6 +87,7 @@ impl PostgresSettings {
                 poll_timeout_ms: self.replica_poll_timeout_ms,
                 wait_ms_max: self.replica_wait_ms_max,
                 stale_ms_max: self.replica_stale_ms_max,
+                read_timeout_ms: self.replica_read_timeout_ms,
                 read_retries_max: self.replica_read_retries_max,
                 primary_history_len_max: self.replica_history_len_max,
                 random_seed: rand::random(),
@@ -107,8 +111,9 @@ impl PostgresSettings {
 
     /// Rejects lease timings that could not fence: renewals must come well within the TTL.
     pub fn check(&self) -> anyhow::Result<()> {
-        if self.replica_poll_interval_ms == 0 || self.replica_poll_timeout_ms == 0 {
-            anyhow::bail!("invalid configuration: postgres.replica_poll_interval_ms and replica_poll_timeout_ms must be at least 1");
+        if self.replica_poll_interval_ms == 0 || self.replica_poll_timeout_ms == 0 || self.replica_read_timeout_ms == 0
+        {
+            anyhow::bail!("invalid configuration: postgres.replica_poll_interval_ms, replica_poll_timeout_ms and replica_read_timeout_ms must be at least 1");
         }
         if self.connections_max == 0 {
             anyhow::bail!("invalid configuration: postgres.connections_max must be at least 1");
@@ -168,6 +173,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
 
 async fn open_sqlite(config: &Config) -> anyhow::Result<Opened> {
     let lock = lock_data_dir(&config.data_dir, "serve.lock", "serve")?;
+    // `up` keeps its cluster (and the app servers' logs and session key) in its data directory.
+    if config.data_dir.join("up.lock").exists() {
+        drop(lock_data_dir(&config.data_dir, "up.lock", "up")?);
+    }
     let store = crate::open_store(config).await?;
     let mut ids = IdGenerator::new(0).context("node id 0 is out of range")?;
     if let Some(last) = store.comment_id_max().await.context("cannot read the highest comment id")? {

@@ -23,6 +23,12 @@ const ENV_PREFIX: &str = "AFTERWORD_";
 /// number (and a long one a lossy float). Those are read verbatim instead; `DATA_DIR` and
 /// `LISTEN` also arrive as CLI flags, which clap reads from the same variables.
 const ENV_KEYS_NOT_PARSED: &[&str] = &["config", "log", "data_dir", "listen", "admin_token", "session_secret"];
+/// `AFTERWORD_*` variables of the test and benchmark tools (`AFTERWORD_TEST_STORE`,
+/// `AFTERWORD_PG_BIN`, `AFTERWORD_BIN`), not configuration: a shell that exports one must still
+/// be able to run the server.
+fn is_tool_variable(key: &str) -> bool {
+    key.starts_with("test_") || key == "pg_bin" || key == "bin"
+}
 const ENV_STRINGS: &[(&str, &str)] =
     &[("admin_token", "AFTERWORD_ADMIN_TOKEN"), ("session_secret", "AFTERWORD_SESSION_SECRET")];
 
@@ -186,7 +192,12 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(ENV_KEYS_NOT_PARSED));
+        figment = figment.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|key| !is_tool_variable(&key.as_str().to_ascii_lowercase()))
+                .split("__")
+                .ignore(ENV_KEYS_NOT_PARSED),
+        );
         for (key, variable) in ENV_STRINGS {
             if let Ok(value) = std::env::var(variable) {
                 figment = figment.merge(Serialized::global(key, value));
@@ -498,6 +509,22 @@ mod tests {
         assert!(empty.to_string().contains("empty name"), "{empty}");
         let short = parse("session_secret = \"short\"").expect_err("short secret");
         assert!(short.to_string().contains("session_secret"), "{short}");
+    }
+
+    #[test]
+    fn the_readme_configuration_example_loads() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme.find("## Configure").expect("a Configure section")..];
+        let open = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let close = open + section[open..].find("```").expect("the block's end");
+        let config = parse(&section[open..close]).expect("the README's example configuration loads");
+        assert_eq!(config.sites.len(), 1);
+    }
+
+    #[test]
+    fn tool_variables_are_not_configuration() {
+        assert!(is_tool_variable("test_store") && is_tool_variable("pg_bin") && is_tool_variable("bin"));
+        assert!(!is_tool_variable("limits__text_chars_max") && !is_tool_variable("binding"));
     }
 
     #[test]

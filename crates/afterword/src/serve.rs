@@ -71,6 +71,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new().install_recorder().context("cannot install the metrics recorder")?;
+    // Series that only move on rare events exist from the start, at 0, so a dashboard or an
+    // alert sees them before the first event.
+    for name in [
+        "afterword_read_waits_total",
+        "afterword_read_tokens_clamped_total",
+        "afterword_primary_reads_lowered_total",
+        "afterword_read_cache_hits_total",
+        "afterword_read_cache_misses_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(METRICS_UPKEEP_INTERVAL_MS));

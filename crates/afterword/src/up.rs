@@ -141,6 +141,12 @@ struct App {
 
 pub async fn run(config: &Config, config_file: Option<PathBuf>, args: UpArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan::from_args(&args)?;
+    // App servers run in the data directory: a relative path would no longer name the file.
+    let config_file = config_file
+        .map(|file| {
+            fs::canonicalize(&file).with_context(|| format!("cannot resolve the config file {}", file.display()))
+        })
+        .transpose()?;
     let started = Instant::now();
     fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;

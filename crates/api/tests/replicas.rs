@@ -509,3 +509,85 @@ async fn a_reader_sent_to_the_primary_comes_back_to_replicas_while_others_write(
         "{late_on_replicas} of {late_reads} reads from 2.5 s after the post on replicas: the reader stayed on the primary"
     );
 }
+
+/// Every process under `pid` (PostgreSQL's server and its backends), `pid` first.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // `pid (comm) state ppid …`: the comm may hold spaces, so read after its `)`.
+            let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(parent) && !tree.contains(&child) {
+                tree.push(child);
+            }
+        }
+        index += 1;
+    }
+    tree
+}
+
+/// Freezes a process tree (like a partitioned host: it neither answers nor closes
+/// connections); thaws it when dropped, also when the test fails.
+struct Frozen(Vec<u32>);
+
+impl Frozen {
+    fn new(pid: u32) -> Frozen {
+        let pids = process_tree(pid);
+        signal(&pids, "STOP");
+        Frozen(pids)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(&self.0, "CONT");
+    }
+}
+
+fn signal(pids: &[u32], name: &str) {
+    let mut command = std::process::Command::new("kill");
+    command.arg(format!("-{name}"));
+    command.args(pids.iter().map(u32::to_string));
+    let _ = command.status();
+}
+
+/// A frozen replica answers nothing, and the reads already sent to it must not wait for it:
+/// each is abandoned after `replica_read_timeout_ms` and served elsewhere, without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_sent_to_a_frozen_replica_are_served_elsewhere() {
+    if !postgres_available("reads_sent_to_a_frozen_replica_are_served_elsewhere") {
+        return;
+    }
+    let setup = setup_with_cache_ttl(&[0, 0], 0).await;
+    let (id, position) = post(&setup.a.app, "/frozen", "still here", None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Warm both replicas' pools, so a read sent to the frozen one finds an open connection
+    // (a new connection would fail on its own connect timeout instead).
+    let mut warmed = std::collections::HashSet::new();
+    while warmed.len() < 2 {
+        warmed.insert(read(&setup.b.app, "/frozen", Some(&position), "causal").await.served_by);
+    }
+    let frozen = Frozen::new(setup.cluster.cluster().replicas[1].pid());
+    let mut served: Vec<String> = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        // A hang guard, far above the 1 s read timeout: without it a read waits for the thaw.
+        let answer =
+            tokio::time::timeout(Duration::from_secs(20), read(&setup.b.app, "/frozen", Some(&position), "causal"))
+                .await
+                .expect("a read sent to a frozen replica hung");
+        assert!(has(&answer, &id), "served by {}", answer.served_by);
+        served.push(answer.served_by);
+    }
+    drop(frozen);
+    assert!(
+        served.iter().skip(served.len() / 2).all(|s| s != "replica-2"),
+        "the frozen replica kept being chosen: {served:?}"
+    );
+}

@@ -54,7 +54,9 @@ impl FromStr for Strategy {
             "causal" => Ok(Strategy::Causal),
             _ => {
                 let duration = text.strip_prefix("sticky:").ok_or_else(invalid)?;
-                Ok(Strategy::Sticky { window_ms: parse_duration_ms(duration).ok_or_else(invalid)? })
+                // A zero window would be `eventual` under another name.
+                let window_ms = parse_duration_ms(duration).filter(|&ms| ms > 0).ok_or_else(invalid)?;
+                Ok(Strategy::Sticky { window_ms })
             }
         }
     }
@@ -259,7 +261,7 @@ mod tests {
             assert_eq!(text.parse::<Strategy>().unwrap().to_string(), text);
         }
         assert_eq!("sticky:1.5s".parse::<Strategy>(), Ok(Strategy::Sticky { window_ms: 1_500 }));
-        for bad in ["", "fast", "sticky", "sticky:", "sticky:-1s", "sticky:2h"] {
+        for bad in ["", "fast", "sticky", "sticky:", "sticky:-1s", "sticky:2h", "sticky:0s", "sticky:0ms"] {
             assert!(bad.parse::<Strategy>().is_err(), "{bad}");
         }
     }

@@ -100,7 +100,11 @@ impl PostgresStore {
                 }
                 Decision::Replica(index) => {
                     let tag = views.get(index).and_then(|v| v.position);
-                    match self.read_replica(router, index, &query).await {
+                    let timeout = std::time::Duration::from_millis(router.config.read_timeout_ms.max(1));
+                    let answer = tokio::time::timeout(timeout, self.read_replica(router, index, &query))
+                        .await
+                        .unwrap_or_else(|_| Err(StoreError::Unavailable("replica read timed out".into())));
+                    match answer {
                         Ok((value, observed)) => {
                             count_read(options.strategy, "replica", waited, Fallback::None);
                             let position = seen.map_or(observed, |seen| observed.max_same_store(Some(seen)));

@@ -40,6 +40,9 @@ pub struct RouterConfig {
     pub wait_ms_max: u64,
     /// A replica whose last answered poll is older than this is not used.
     pub stale_ms_max: u64,
+    /// A replica read not answered by then counts as failed (a frozen or partitioned replica
+    /// must not hold a read): the replica is marked down and the read goes elsewhere.
+    pub read_timeout_ms: u64,
     /// Replica reads that fail (connection lost, recovery conflict) are retried on another
     /// replica this many times, then on the primary.
     pub read_retries_max: usize,
@@ -57,6 +60,7 @@ impl Default for RouterConfig {
             poll_timeout_ms: 1_000,
             wait_ms_max: 30,
             stale_ms_max: 1_000,
+            read_timeout_ms: 1_000,
             read_retries_max: 1,
             random_seed: 0x5eed,
             primary_history_len_max: 1_024,
