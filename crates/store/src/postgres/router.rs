@@ -110,9 +110,12 @@ struct Slot {
     url: String,
     pool: Pool,
     status: Mutex<Status>,
-    /// The transaction snapshot of the last poll and the replay position read after it (so
-    /// at or past the state the snapshot shows).
+    /// A transaction snapshot of an earlier poll and the replay position of the poll after it,
+    /// so surely at or past the state the snapshot shows. (Within one statement PostgreSQL may
+    /// apply a commit a moment before it publishes the new replay position.)
     snapshot: Mutex<Option<(Arc<XidSnapshot>, Position)>>,
+    /// The last poll's snapshot, waiting for the next poll's position.
+    snapshot_pending: Mutex<Option<Arc<XidSnapshot>>>,
     outstanding: AtomicU32,
 }
 
@@ -154,6 +157,7 @@ impl Router {
                 pool,
                 status: Mutex::new(Status::default()),
                 snapshot: Mutex::new(None),
+                snapshot_pending: Mutex::new(None),
                 outstanding: AtomicU32::new(0),
             })
             .collect();
@@ -509,9 +513,11 @@ impl Router {
             }
             _ => None,
         };
-        let snapshot = poll.snapshot.as_deref().and_then(XidSnapshot::parse).map(Arc::new);
-        *lock(&slot.snapshot) = match (snapshot, position) {
-            (Some(snapshot), Some(position)) if ours && poll.in_recovery => Some((snapshot, position)),
+        let usable = ours && poll.in_recovery;
+        let snapshot = poll.snapshot.as_deref().and_then(XidSnapshot::parse).map(Arc::new).filter(|_| usable);
+        let earlier = std::mem::replace(&mut *lock(&slot.snapshot_pending), snapshot);
+        *lock(&slot.snapshot) = match (earlier, position) {
+            (Some(earlier), Some(position)) if usable => Some((earlier, position)),
             _ => None,
         };
         let advanced = {
