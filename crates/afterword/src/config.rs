@@ -274,10 +274,14 @@ impl Config {
             ("sqlite.write_queue_len_max", self.sqlite.write_queue_len_max),
             ("sqlite.thread_rows_max", self.sqlite.thread_rows_max),
         ];
-        for (name, value) in at_least_one {
-            if value == 0 {
-                bail!("invalid configuration: {name} must be at least 1");
-            }
+        let at_least_one_ms = [
+            ("limits.request_timeout_ms", l.request_timeout_ms),
+            ("limits.header_read_timeout_ms", l.header_read_timeout_ms),
+        ];
+        let zero = at_least_one.iter().find(|(_, value)| *value == 0).map(|(name, _)| *name);
+        let zero = zero.or_else(|| at_least_one_ms.iter().find(|(_, value)| *value == 0).map(|(name, _)| *name));
+        if let Some(name) = zero {
+            bail!("invalid configuration: {name} must be at least 1");
         }
         if l.edit_window_s < 0 {
             bail!("invalid configuration: limits.edit_window_s must not be negative (0 turns author edits off)");

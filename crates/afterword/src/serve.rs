@@ -1,9 +1,7 @@
 //! `afterword serve`: wires store, ids, clock, metrics and sessions into the API and runs it
 //! until SIGTERM or Ctrl-C, then drains.
 
-use std::future::IntoFuture;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,8 +112,7 @@ async fn serve_until_signal(listener: TcpListener, state: AppState, grace: Durat
         draining_state.begin_draining();
         let _ = draining_tx.send(true);
     };
-    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown).into_future();
+    let server = api::serve(listener, state, shutdown);
     let grace_over = async move {
         if draining_rx.wait_for(|draining| *draining).await.is_err() {
             // The server ended without a signal; `select!` takes its branch.
@@ -124,7 +121,7 @@ async fn serve_until_signal(listener: TcpListener, state: AppState, grace: Durat
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        served = server => served.context("the server failed")?,
+        () = server => {}
         () = grace_over => tracing::warn!("requests still in flight after {} ms were dropped", grace.as_millis()),
     }
     tracing::info!("stopped");

@@ -123,9 +123,13 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptsGzip {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let accepts =
-            parts.headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(accepts_gzip);
-        Ok(AcceptsGzip(accepts))
+        Ok(AcceptsGzip::from_headers(&parts.headers))
+    }
+}
+
+impl AcceptsGzip {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        AcceptsGzip(headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(accepts_gzip))
     }
 }
 

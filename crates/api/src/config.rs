@@ -26,6 +26,9 @@ pub struct Limits {
     pub counts_threads_max: usize,
     pub page_threads_max: usize,
     pub request_timeout_ms: u64,
+    /// A connection that has not sent a whole request head this long after it began one is
+    /// closed (slow-header clients would otherwise hold connections for ever).
+    pub header_read_timeout_ms: u64,
     pub position_header_bytes_max: usize,
     /// How long an anonymous thread list may be served from the read cache. Bounds how stale
     /// another server's writes can look here; this server's own writes invalidate at once.
@@ -55,6 +58,7 @@ impl Default for Limits {
             counts_threads_max: 100,
             page_threads_max: 1_000,
             request_timeout_ms: 10_000,
+            header_read_timeout_ms: 30_000,
             position_header_bytes_max: 256,
             cache_ttl_ms: 10_000,
             cache_bytes_max: 64 * 1024 * 1024,

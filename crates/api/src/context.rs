@@ -115,6 +115,14 @@ pub fn client_address(socket: Option<IpAddr>, headers: &HeaderMap, trusted: &[Ip
     forwarded.into_iter().rev().find(|addr| !trusted.contains(addr)).unwrap_or(socket)
 }
 
+/// Whether a request names a session at all (header or cookie), valid or not.
+pub fn names_session(headers: &HeaderMap) -> bool {
+    headers.contains_key(SESSION_HEADER)
+        || headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).any(|cookies| {
+            cookies.split(';').any(|pair| pair.trim().split_once('=').is_some_and(|(name, _)| name == SESSION_COOKIE))
+        })
+}
+
 /// Values of a header, then of a cookie with the same meaning.
 fn header_or_cookie(headers: &HeaderMap, header_name: &str, cookie_name: &str) -> Vec<String> {
     let mut values: Vec<String> =
@@ -173,6 +181,19 @@ mod tests {
         headers.insert(POSITION_HEADER, HeaderValue::from_static("v1.a.1"));
         headers.insert(header::COOKIE, HeaderValue::from_static("x=1; afterword_pos=v1.b.2"));
         assert_eq!(header_or_cookie(&headers, POSITION_HEADER, POSITION_COOKIE), vec!["v1.a.1", "v1.b.2"]);
+    }
+
+    #[test]
+    fn a_session_is_named_by_header_or_cookie() {
+        let mut headers = HeaderMap::new();
+        assert!(!names_session(&headers));
+        headers.insert(header::COOKIE, HeaderValue::from_static("afterword_pos=v1.a.1; afterword_sessionx=1"));
+        assert!(!names_session(&headers));
+        headers.append(header::COOKIE, HeaderValue::from_static("x=1; afterword_session=garbage"));
+        assert!(names_session(&headers));
+        let mut headers = HeaderMap::new();
+        headers.insert(SESSION_HEADER, HeaderValue::from_static("anything"));
+        assert!(names_session(&headers));
     }
 
     #[test]

@@ -1,48 +1,52 @@
-//! Afterword's HTTP API: `router(state) -> Router`, one module per route group.
+//! Afterword's HTTP API: `router(state) -> Router`, one module per route group, and `serve`,
+//! the HTTP/1.1 server that answers read-cache hits itself and hands the rest to the router.
 
 mod body;
 mod cache;
 mod comments;
 pub mod config;
 mod context;
+mod cors;
 mod counts;
 mod error;
 mod health;
+mod hit_path;
 mod ids;
 mod listing;
 mod middleware;
 mod rate_limit;
 mod reply;
+mod server;
 mod state;
 mod static_files;
 mod view;
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 pub use config::{ApiConfig, Limits, RateLimits, SiteConfig};
 pub use context::{POSITION_HEADER, SESSION_HEADER};
 pub use error::ApiError;
+pub use hit_path::answer as cached_answer;
 pub use ids::IdSource;
+pub use server::{serve, App, AppFuture};
 pub use state::AppState;
 pub use static_files::asset_path;
 
+use crate::cors::cors_layer;
 use crate::middleware::{MetricsLayer, PositionLayer};
 
 /// The whole HTTP surface of an app server.
 pub fn router(state: AppState) -> Router {
     let limits = &state.inner.config.limits;
     let api = Router::new()
-        .route("/api/v1/comments", post(comments::create).get(comments::list))
+        .route(hit_path::LIST_PATH, post(comments::create).get(comments::list))
         .route("/api/v1/comments/{id}", get(comments::get_one).patch(comments::patch).delete(comments::delete))
         .route("/api/v1/counts", post(counts::counts))
         .route("/api/v1/threads", get(counts::threads))
@@ -73,39 +77,4 @@ pub fn router(state: AppState) -> Router {
 
 async fn api_not_found() -> ApiError {
     ApiError::NotFound("no such endpoint")
-}
-
-/// CORS for the configured sites' origins only; the widget sends our headers cross-origin
-/// and reads the position and session tokens back.
-fn cors_layer(config: &ApiConfig) -> CorsLayer {
-    let origins: HashSet<HeaderValue> = config
-        .sites
-        .iter()
-        .flat_map(|site| site.origins.iter())
-        .filter_map(|origin| HeaderValue::from_str(origin).ok())
-        .collect();
-    let origins = Arc::new(origins);
-    CorsLayer::new()
-        // axum clones a route's whole layer stack for every request: a predicate over an
-        // `Arc`'d set makes the origin list a reference-count bump, where `AllowOrigin::list`
-        // would copy a `Vec` each time. Same answers: an exact, case-sensitive match.
-        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            header::CONTENT_TYPE,
-            header::AUTHORIZATION,
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("afterword-position"),
-            HeaderName::from_static("afterword-session"),
-            HeaderName::from_static("afterword-read-strategy"),
-            HeaderName::from_static("afterword-last-write"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("afterword-position"),
-            HeaderName::from_static("afterword-session"),
-            HeaderName::from_static("afterword-served-by"),
-            HeaderName::from_static("afterword-last-write"),
-            header::RETRY_AFTER,
-        ])
-        .max_age(Duration::from_secs(600))
 }

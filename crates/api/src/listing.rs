@@ -109,7 +109,7 @@ fn parse_limit(limits: &Limits, text: Option<&str>) -> Result<usize, ApiError> {
 /// item of a hit's own work). Only entries filled after a successful `ListParams::parse` of the
 /// same spelling exist, so a hit under this key proves the thread key valid. `None` when any
 /// parameter is malformed: `ListParams::parse` then names the error.
-fn raw_cache_key(state: &AppState, query: &ListQuery) -> Option<ListKey> {
+pub(crate) fn raw_cache_key(state: &AppState, query: &ListQuery) -> Option<ListKey> {
     let site = state.site(query.site.as_deref()).ok()?;
     let format = parse_format(query.format.as_deref()).ok()?;
     let limit = parse_limit(&state.inner.config.limits, query.limit.as_deref()).ok()?;

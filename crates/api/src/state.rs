@@ -12,6 +12,7 @@ use crate::cache::ReadCache;
 use crate::config::{ApiConfig, SiteConfig};
 use crate::context::RequestContext;
 use crate::error::ApiError;
+use crate::hit_path::HitPath;
 use crate::ids::{IdSource, Ids};
 use crate::rate_limit::WriteLimiter;
 
@@ -36,6 +37,8 @@ pub(crate) struct Inner {
     pub write_limiter: WriteLimiter,
     /// Anonymous thread lists, already serialised (issue 4).
     pub read_cache: ReadCache,
+    /// A hit's CORS headers and metrics, made once.
+    pub hit_path: HitPath,
 }
 
 impl AppState {
@@ -55,6 +58,7 @@ impl AppState {
         let inner = Inner {
             write_limiter: WriteLimiter::new(&config.rate_limits),
             read_cache: ReadCache::new(&config.limits),
+            hit_path: HitPath::new(&config),
             store,
             config,
             signer,

@@ -9,11 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{router, ApiConfig, AppState};
+use api::{router, ApiConfig, App, AppState};
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use model::{Clock, Position, SessionSigner, StoreId};
@@ -36,7 +35,7 @@ async fn open(url: &str) -> Arc<PostgresStore> {
 }
 
 /// An app server on `store` whose ids come from `lease`.
-fn app(store: Arc<PostgresStore>, lease: Arc<NodeLease>) -> Router {
+fn app(store: Arc<PostgresStore>, lease: Arc<NodeLease>) -> App {
     let mut config = ApiConfig::default();
     config.rate_limits.writes_per_minute_per_address = 1_000_000;
     config.rate_limits.writes_per_minute_per_session = 1_000_000;
@@ -44,10 +43,10 @@ fn app(store: Arc<PostgresStore>, lease: Arc<NodeLease>) -> Router {
     let signer = SessionSigner::new(b"test key test key test key test k");
     let state = AppState::new(store, config, signer, lease, Arc::new(WallClock), None);
     let addr: SocketAddr = "192.0.2.10:5555".parse().expect("addr");
-    router(state).layer(MockConnectInfo(addr))
+    App::new(state.clone(), router(state).layer(MockConnectInfo(addr)))
 }
 
-async fn post(app: &Router, thread: &str, text: &str) -> (StatusCode, Value) {
+async fn post(app: &App, thread: &str, text: &str) -> (StatusCode, Value) {
     let body = json!({"thread": thread, "text": text}).to_string();
     let request = Request::post("/api/v1/comments")
         .header("content-type", "application/json")

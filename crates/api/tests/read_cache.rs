@@ -39,7 +39,8 @@ async fn get_raw(app: &TestApp, uri: &str, headers: &[(&str, &str)]) -> Raw {
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let response = app.router.clone().oneshot(builder.body(Body::empty()).expect("request")).await.expect("infallible");
+    let response =
+        app.service.clone().oneshot(builder.body(Body::empty()).expect("request")).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.expect("body").to_bytes().to_vec();
@@ -205,10 +206,10 @@ async fn concurrent_misses_read_the_store_once() {
     app.comment("/busy", "hello", None, None).await;
     let readers: Vec<_> = (0..16)
         .map(|_| {
-            let router = app.router.clone();
+            let service = app.service.clone();
             tokio::spawn(async move {
                 let request = Request::get(list_uri("/busy")).body(Body::empty()).expect("request");
-                let response = router.oneshot(request).await.expect("infallible");
+                let response = service.oneshot(request).await.expect("infallible");
                 let outcome = response.headers().get("afterword-cache").and_then(|v| v.to_str().ok()).unwrap_or("");
                 let outcome = outcome.to_owned();
                 let bytes = response.into_body().collect().await.expect("body").to_bytes();

@@ -12,11 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{router, ApiConfig, AppState};
+use api::{router, ApiConfig, App, AppState};
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
 use model::{Clock, IdGenerator, Position, SessionSigner};
@@ -39,7 +38,7 @@ const SETUP_WAIT_S_MAX: u64 = 60;
 
 /// One app server: its router and its store (for what it knows of the replicas).
 struct Server {
-    app: Router,
+    app: App,
     store: Arc<PostgresStore>,
 }
 
@@ -97,7 +96,7 @@ async fn server(url: &str, replica_urls: &[String], node: u16, cache_ttl_ms: u64
     let ids = IdGenerator::new(node).expect("node id");
     let state = AppState::new(Arc::clone(&store) as Arc<dyn Store>, api, signer, ids, Arc::new(WallClock), None);
     let addr: SocketAddr = format!("192.0.2.{node}:5555").parse().expect("addr");
-    Server { app: router(state).layer(MockConnectInfo(addr)), store }
+    Server { app: App::new(state.clone(), router(state).layer(MockConnectInfo(addr))), store }
 }
 
 /// Waits until a replica has replayed the migrated schema (delayed replicas take a while).
@@ -132,7 +131,7 @@ struct Answer {
     cache: Option<String>,
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
+async fn send(app: &App, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let (position, served_by, cache) = {
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -144,7 +143,7 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
 }
 
 /// Posts as an API client carrying only its position; returns the new id and the position.
-async fn post(app: &Router, thread: &str, text: &str, seen: Option<&str>) -> (String, String) {
+async fn post(app: &App, thread: &str, text: &str, seen: Option<&str>) -> (String, String) {
     let mut request = Request::post("/api/v1/comments").header("content-type", "application/json");
     if let Some(seen) = seen {
         request = request.header("afterword-position", seen);
@@ -157,7 +156,7 @@ async fn post(app: &Router, thread: &str, text: &str, seen: Option<&str>) -> (St
 }
 
 /// Reads a thread (flat) with `strategy`, carrying `seen` when given.
-async fn read(app: &Router, thread: &str, seen: Option<&str>, strategy: &str) -> Answer {
+async fn read(app: &App, thread: &str, seen: Option<&str>, strategy: &str) -> Answer {
     let uri = format!("/api/v1/comments?thread={thread}&format=flat&limit=200");
     let mut request = Request::get(uri).header("afterword-read-strategy", strategy);
     if let Some(seen) = seen {

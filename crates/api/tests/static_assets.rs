@@ -29,7 +29,8 @@ async fn get(app: &TestApp, uri: &str, headers: &[(&str, &str)]) -> Raw {
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let response = app.router.clone().oneshot(builder.body(Body::empty()).expect("request")).await.expect("infallible");
+    let response =
+        app.service.clone().oneshot(builder.body(Body::empty()).expect("request")).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.expect("body").to_bytes().to_vec();

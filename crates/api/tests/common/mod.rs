@@ -1,4 +1,5 @@
-//! Test harness: the real router on a real store, a clock the test moves.
+//! Test harness: the real app (read-cache hits answered before the router, as `api::serve`
+//! does) on a real store, a clock the test moves.
 //!
 //! The store is chosen by `AFTERWORD_TEST_STORE`: `sqlite` (default: a file in a temp dir) or
 //! `postgres` (a fresh database per app on one primary started per test binary by `testkit`),
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use api::{router, ApiConfig, AppState};
+use api::{router, ApiConfig, App, AppState};
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -42,7 +43,11 @@ impl Clock for TestClock {
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub struct TestApp {
-    pub router: Router,
+    /// What `api::serve` runs: the hit path, then the router.
+    pub service: App,
+    /// The router alone, for comparing the hit path with it.
+    pub router_only: Router,
+    pub state: AppState,
     pub clock: Arc<TestClock>,
     pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
@@ -127,8 +132,9 @@ impl TestApp {
             Some(metrics_handle()),
         );
         let addr: SocketAddr = "192.0.2.10:5555".parse().expect("addr");
-        let router = router(state).layer(MockConnectInfo(addr));
-        TestApp { router, clock, store, dir }
+        let router_only = router(state.clone()).layer(MockConnectInfo(addr));
+        let service = App::new(state.clone(), router_only.clone());
+        TestApp { service, router_only, state, clock, store, dir }
     }
 
     pub async fn send(&self, method: Method, uri: &str, headers: &[(&str, &str)], body: Option<Value>) -> Reply {
@@ -147,7 +153,7 @@ impl TestApp {
     }
 
     pub async fn raw(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let response = self.service.clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.expect("body").to_bytes();
