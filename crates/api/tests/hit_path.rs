@@ -13,6 +13,9 @@ use common::TestApp;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
+/// Request headers as name, value pairs.
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 const LIST: &str = "/api/v1/comments?thread=/hit/path";
 
 fn request(method: Method, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
@@ -98,7 +101,7 @@ async fn everything_but_an_anonymous_cached_list_is_left_to_the_router() {
     let app = TestApp::new().await;
     let position = cached_thread(&app).await;
     let newer = format!("{}9", position);
-    let left_alone: Vec<(Method, String, Vec<(&str, &str)>)> = vec![
+    let left_alone: Vec<(Method, String, Headers)> = vec![
         (Method::HEAD, LIST.into(), vec![]),
         (Method::POST, LIST.into(), vec![]),
         (Method::GET, "/api/v1/comments/?thread=/hit/path".into(), vec![]),
