@@ -6,7 +6,12 @@ use std::io::{self, BufRead, BufReader, Read};
 use import::{CommentRecord, DisqusReader, ImportError, ImportedState, Record, ThreadRecord};
 use model::TextFormat;
 
-const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/");
+/// The crate's directory as `cargo test` reports it when the test runs, not when it was
+/// compiled: a build cache shared between checkouts in different places (CI's) may hold a
+/// test binary compiled in another one.
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
+}
 
 /// Everything one import produced, sorted by kind.
 #[derive(Debug, Default)]
@@ -38,10 +43,11 @@ fn import_str(xml: &str) -> Import {
 
 /// Imports a sample file; a missing file fails the test, it is not a reason to skip.
 fn import_file(name: &str) -> (Import, String) {
-    let path = format!("{DATA_DIR}{name}");
+    let path = manifest_dir().join("../../../shared/data").join(name);
     let raw = std::fs::read_to_string(&path)
-        .unwrap_or_else(|error| panic!("sample data {path} is missing or unreadable: {error}"));
-    let file = std::fs::File::open(&path).unwrap_or_else(|error| panic!("cannot open sample data {path}: {error}"));
+        .unwrap_or_else(|error| panic!("sample data {} is missing or unreadable: {error}", path.display()));
+    let file = std::fs::File::open(&path)
+        .unwrap_or_else(|error| panic!("cannot open sample data {}: {error}", path.display()));
     let result = import(BufReader::new(file));
     assert!(result.fatal.is_none(), "{name}: {:?}", result.fatal);
     (result, raw)

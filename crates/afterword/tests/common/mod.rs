@@ -5,9 +5,16 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The crate's directory as `cargo test` reports it when the test runs, not when it was
+/// compiled: a build cache shared between checkouts in different places (CI's) may hold a
+/// test binary compiled in another one.
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), PathBuf::from)
+}
+
 /// A sample file from `shared/data/`; a missing file fails the test, it is never a skip.
 pub fn sample(name: &str) -> PathBuf {
-    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/")).join(name);
+    let path = manifest_dir().join("../../../shared/data").join(name);
     assert!(path.is_file(), "sample data {} is missing", path.display());
     path
 }

@@ -6,12 +6,23 @@ use std::collections::HashMap;
 
 use import::{CommentRecord, ImportError, Record, RecordKind, ThreadRecord};
 
-pub const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/");
+/// The crate's directory as `cargo test` reports it when the test runs, not when it was
+/// compiled: a build cache shared between checkouts in different places (CI's) may hold a
+/// test binary compiled in another one.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| env!("CARGO_MANIFEST_DIR").into(), std::path::PathBuf::from)
+}
+
+/// `shared/data/`, beside the project.
+pub fn data_dir() -> std::path::PathBuf {
+    manifest_dir().join("../../../shared/data")
+}
 
 /// A sample file's bytes; a missing file fails the test, it is never a reason to skip.
 pub fn sample(name: &str) -> Vec<u8> {
-    let path = format!("{DATA_DIR}{name}");
-    std::fs::read(&path).unwrap_or_else(|error| panic!("sample data {path} is missing or unreadable: {error}"))
+    let path = data_dir().join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|error| panic!("sample data {} is missing or unreadable: {error}", path.display()))
 }
 
 /// Everything one reader produced, sorted by kind.
