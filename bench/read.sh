@@ -15,7 +15,7 @@
 # shared machine requests/s moves with other load, CPU per request much less.
 # Prints a side-by-side table. Needs: cargo, wrk, nginx, python3, pgrep (apt-get install wrk nginx).
 #
-#   bench/read.sh                  # WORKERS=1 DURATION=10s ROUNDS=3 CONNECTIONS=50 WRK_THREADS=1
+#   bench/read.sh                  # WORKERS=1 DURATION=10s ROUNDS=5 CONNECTIONS=50 WRK_THREADS=1
 #   WORKERS=2 DURATION=30s bench/read.sh
 #   BENCH_BIN=/path/to/afterword bench/read.sh   # that binary, no build (BENCH_, not AFTERWORD_:
 #                                                # the server reads AFTERWORD_* as configuration)
@@ -24,10 +24,19 @@ cd "$(dirname "$0")/.."
 
 WORKERS="${WORKERS:-1}"
 DURATION="${DURATION:-10s}"
-ROUNDS="${ROUNDS:-3}"
+ROUNDS="${ROUNDS:-5}"
 CONNECTIONS="${CONNECTIONS:-50}"
 WRK_THREADS="${WRK_THREADS:-1}"
 COMMENTS=50
+# When the machine has cores to spare, every server runs on the first WORKERS cores and wrk on
+# the others (taskset), the same for each server: left to the scheduler, server and client
+# trade places between rounds and requests/s swings by a third (PIN=0 turns this off).
+PIN="${PIN:-1}"
+server_cpus=() wrk_cpus=()
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -gt "$WORKERS" ]; then
+  server_cpus=(taskset -c "0-$((WORKERS - 1))")
+  wrk_cpus=(taskset -c "$WORKERS-$(($(nproc) - 1))")
+fi
 ISSO_VERSION=0.14.0
 ISSO_VENV="${ISSO_VENV:-/tmp/afterword-bench-isso014-venv}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/afterword-target}"
@@ -73,7 +82,7 @@ run_wrk() {
   local server_pids="$1" out before after
   shift
   before="$(cpu_ticks "$server_pids")"
-  out="$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
+  out="$("${wrk_cpus[@]}" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")"
   after="$(cpu_ticks "$server_pids")"
   echo "$out" >"$work/wrk-last.txt"
   local rps p50 p99 errors requests cpu_us
@@ -105,7 +114,7 @@ writes_per_minute_per_address = 100000
 writes_per_minute_per_session = 100000
 write_burst = 100000
 EOF
-TOKIO_WORKER_THREADS="$WORKERS" RUST_LOG=warn "$bin" --config "$work/afterword.toml" --data-dir "$work/afterword" \
+TOKIO_WORKER_THREADS="$WORKERS" RUST_LOG=warn "${server_cpus[@]}" "$bin" --config "$work/afterword.toml" --data-dir "$work/afterword" \
   serve --listen "127.0.0.1:$aw_port" >"$work/afterword.log" 2>&1 &
 aw_pid=$!
 pids+=("$aw_pid")
@@ -167,7 +176,7 @@ http {
   }
 }
 EOF
-nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+"${server_cpus[@]}" nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 ng_master=$!
 pids+=("$ng_master")
 ng_url="http://127.0.0.1:$ng_port/api/v1/comments?thread=/bench/fifty"
@@ -199,7 +208,7 @@ enabled = false
 [server]
 listen = http://127.0.0.1:$is_port/
 EOF
-  ISSO_SETTINGS="$work/isso/isso.cfg" "$ISSO_VENV/bin/gunicorn" -b "127.0.0.1:$is_port" -w "$WORKERS" \
+  ISSO_SETTINGS="$work/isso/isso.cfg" "${server_cpus[@]}" "$ISSO_VENV/bin/gunicorn" -b "127.0.0.1:$is_port" -w "$WORKERS" \
     --preload --log-level warning isso.run >"$work/isso.log" 2>&1 &
   is_master=$!
   pids+=("$is_master")
@@ -217,7 +226,7 @@ EOF
   is_count="$(curl -fs "$is_url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_replies"])')"
 fi
 
-echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS rounds, servers with $WORKERS worker(s) each"
+echo "== wrk -t$WRK_THREADS -c$CONNECTIONS -d$DURATION x $ROUNDS rounds, servers with $WORKERS worker(s) each${server_cpus[*]:+, servers on cpu ${server_cpus[2]}, wrk on cpu ${wrk_cpus[2]}}"
 # Rounds alternate between the servers so that load from elsewhere on the machine hits all of
 # them alike; the table shows each one's median round.
 declare -A runs=()

@@ -31,6 +31,7 @@ use model::{CommentId, Position, ServedBy};
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::reply::{set_position, set_served_by};
+use crate::sendfile;
 
 /// Response header saying how a thread list was served: `hit`, `miss` or `bypass` (not
 /// cacheable for this viewer). Tests and benchmarks read it; clients may ignore it.
@@ -74,6 +75,8 @@ struct Entry {
     served_by: ServedBy,
     built_at_ms: i64,
     json: Bytes,
+    /// Whether `json` also has a copy in a memory file (counted in the weight).
+    in_file: bool,
     gzip: Option<Bytes>,
     /// `Afterword-Position` and the position cookie for `position`, formatted once.
     position_headers: HeaderMap,
@@ -87,7 +90,8 @@ impl Entry {
 
     /// Weight for the byte budget; the bodies dominate.
     fn weight(&self) -> u32 {
-        let bytes = self.json.len() + self.gzip.as_ref().map_or(0, Bytes::len) + self.thread_key.len() * 2;
+        let file_copy = if self.in_file { self.json.len() } else { 0 };
+        let bytes = self.json.len() + file_copy + self.gzip.as_ref().map_or(0, Bytes::len) + self.thread_key.len() * 2;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 }
@@ -150,6 +154,9 @@ pub struct ReadCache {
     entries: Option<moka::sync::Cache<ListKey, Arc<Entry>>>,
     ttl_ms: i64,
     entry_bytes_max: usize,
+    /// Bodies this large go to memory files (`sendfile`); 0: none do.
+    sendfile_bytes_min: usize,
+    files_max: usize,
     /// Counts this server's writes. A miss that saw it change while reading the store may
     /// hold a snapshot from before a write whose invalidation already ran: it is not stored.
     writes: AtomicU64,
@@ -179,6 +186,8 @@ impl ReadCache {
             entries,
             ttl_ms: i64::try_from(limits.cache_ttl_ms).unwrap_or(i64::MAX),
             entry_bytes_max: limits.cache_entry_bytes_max,
+            sendfile_bytes_min: limits.cache_sendfile_bytes_min,
+            files_max: limits.cache_files_max,
             writes: AtomicU64::new(0),
             insert_or_invalidate: Mutex::new(()),
             flights: Mutex::new(HashMap::new()),
@@ -262,15 +271,28 @@ impl ReadCache {
         let mut position_headers = HeaderMap::new();
         set_position(&mut position_headers, filled.position);
         let gzip = gzip(&filled.json);
+        let (json, in_file) = self.body_bytes(filled.json);
         Entry {
             site: key.site.clone(),
             thread_key: filled.thread_key,
             tag: filled.tag.unwrap_or(filled.position),
             served_by: filled.served_by,
             built_at_ms: now_ms,
-            json: Bytes::from(filled.json),
+            json,
+            in_file,
             gzip,
             position_headers,
+        }
+    }
+
+    /// A body as the cache keeps it, and whether a large one also went to a memory file the
+    /// server can `sendfile`.
+    fn body_bytes(&self, json: Vec<u8>) -> (Bytes, bool) {
+        let large = self.sendfile_bytes_min > 0 && json.len() >= self.sendfile_bytes_min;
+        if large {
+            sendfile::file_backed(json, self.files_max)
+        } else {
+            (Bytes::from(json), false)
         }
     }
 

@@ -38,6 +38,12 @@ pub struct Limits {
     pub cache_bytes_max: u64,
     /// A thread list whose JSON is larger than this is served but not cached.
     pub cache_entry_bytes_max: usize,
+    /// Cached bodies at least this large are kept in memory files and sent with `sendfile`,
+    /// without a copy per request; 0 keeps every body on the heap.
+    pub cache_sendfile_bytes_min: usize,
+    /// At most this many such memory files at once (each holds a file descriptor); bodies
+    /// cached beyond it stay on the heap.
+    pub cache_files_max: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +69,8 @@ impl Default for Limits {
             cache_ttl_ms: 10_000,
             cache_bytes_max: 64 * 1024 * 1024,
             cache_entry_bytes_max: 4 * 1024 * 1024,
+            cache_sendfile_bytes_min: 16 * 1024,
+            cache_files_max: 1_024,
         }
     }
 }

@@ -16,6 +16,7 @@ mod listing;
 mod middleware;
 mod rate_limit;
 mod reply;
+mod sendfile;
 mod server;
 mod state;
 mod static_files;

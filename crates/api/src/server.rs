@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tower::Service;
 
 use crate::hit_path;
+use crate::sendfile::SendfileStream;
 use crate::state::AppState;
 
 /// How long accepting pauses after an error that is not about one connection (out of file
@@ -62,7 +63,8 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
         // Responses are written whole; Nagle's delay would only hold back pipelined ones.
         let _ = stream.set_nodelay(true);
         let service = ConnectionService { app: app.clone(), remote };
-        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = TokioIo::new(SendfileStream::new(stream));
+        let connection = connections.watch(http.serve_connection(stream, service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %remote, "connection ended with an error");
