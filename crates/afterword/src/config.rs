@@ -270,6 +270,7 @@ impl Config {
             ("limits.page_comments_default", l.page_comments_default),
             ("limits.counts_threads_max", l.counts_threads_max),
             ("limits.page_threads_max", l.page_threads_max),
+            ("limits.connections_max", l.connections_max),
             ("sqlite.readers_max", self.sqlite.readers_max),
             ("sqlite.write_queue_len_max", self.sqlite.write_queue_len_max),
             ("sqlite.thread_rows_max", self.sqlite.thread_rows_max),

@@ -29,6 +29,8 @@ pub struct Limits {
     /// A connection that has not sent a whole request head this long after it began one is
     /// closed (slow-header clients would otherwise hold connections for ever).
     pub header_read_timeout_ms: u64,
+    /// Open client connections at most; at the bound new ones wait in the listen backlog.
+    pub connections_max: usize,
     pub position_header_bytes_max: usize,
     /// How long an anonymous thread list may be served from the read cache. Bounds how stale
     /// another server's writes can look here; this server's own writes invalidate at once.
@@ -65,6 +67,7 @@ impl Default for Limits {
             page_threads_max: 1_000,
             request_timeout_ms: 10_000,
             header_read_timeout_ms: 30_000,
+            connections_max: 10_000,
             position_header_bytes_max: 256,
             cache_ttl_ms: 10_000,
             cache_bytes_max: 64 * 1024 * 1024,

@@ -11,9 +11,9 @@ use std::convert::Infallible;
 use std::future::{ready, Future, Ready};
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::HttpBody;
 use axum::extract::ConnectInfo;
@@ -28,6 +28,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::Service;
 
 use crate::hit_path;
@@ -40,15 +41,24 @@ const ACCEPT_ERROR_PAUSE_MS: u64 = 1_000;
 
 /// Serves `state`'s API on `listener` until `shutdown` completes; then stops accepting and
 /// returns once every open connection has finished its request in flight. Bounding that wait
-/// is the caller's business.
+/// is the caller's business. At most `limits.connections_max` connections are open at once:
+/// at the bound, accepting waits until one closes (new clients queue in the listen backlog).
 pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()>) {
     let app = App::new(state.clone(), crate::router(state.clone()));
+    let limits = &state.inner.config.limits;
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_millis(state.inner.config.limits.header_read_timeout_ms));
+    http.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    let open_connections = Arc::new(Semaphore::new(limits.connections_max.min(Semaphore::MAX_PERMITS)));
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&open_connections).acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else {
+            break; // the semaphore is never closed; nothing to serve with if it were
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -69,6 +79,7 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
             if let Err(error) = connection.await {
                 tracing::debug!(%error, %remote, "connection ended with an error");
             }
+            drop(slot);
         });
     }
     drop(listener);

@@ -77,7 +77,15 @@ struct Served {
 /// the accepted sockets' send buffer size (inherited from the listener), small to make the
 /// kernel take each response in parts.
 async fn serving(send_buffer: Option<u32>) -> Served {
-    let app = TestApp::with_config(|config| config.limits.cache_sendfile_bytes_min = 8 * 1024).await;
+    serving_with(send_buffer, |_| {}).await
+}
+
+async fn serving_with(send_buffer: Option<u32>, adjust: impl FnOnce(&mut api::ApiConfig)) -> Served {
+    let app = TestApp::with_config(|config| {
+        config.limits.cache_sendfile_bytes_min = 8 * 1024;
+        adjust(config);
+    })
+    .await;
     for n in 0..50 {
         let text = format!("Comment {n}: {}", "a long and thoughtful remark about the article. ".repeat(12));
         app.comment(THREAD, &text, None, None).await;
@@ -162,5 +170,34 @@ async fn requests_the_cache_does_not_answer_reach_the_router() {
     assert!(health.head.starts_with("HTTP/1.1 200"), "{}", health.head);
     stop.send(()).expect("server running");
     drop(stream);
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stops").expect("server task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_bound_a_client_waits_until_one_closes() {
+    let Served { _app, address, stop, server, .. } =
+        serving_with(None, |config| config.limits.connections_max = 1).await;
+    let mut first = TcpStream::connect(address).await.expect("connect");
+    let mut first_pending = Vec::new();
+    first.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n").await.expect("write");
+    let answer = read_response(&mut first, &mut first_pending, 64 * 1024, Duration::ZERO).await;
+    assert!(answer.head.starts_with("HTTP/1.1 200"), "{}", answer.head);
+    // The kernel completes the second connection (backlog), but the server does not take it.
+    let mut second = TcpStream::connect(address).await.expect("connect");
+    second.write_all(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n").await.expect("write");
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte)).await;
+    assert!(early.is_err(), "the second connection was served while the first was open");
+    drop(first);
+    let mut pending = Vec::new();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        read_response(&mut second, &mut pending, 64 * 1024, Duration::ZERO),
+    )
+    .await
+    .expect("served once the first closed");
+    assert!(answer.head.starts_with("HTTP/1.1 200"), "{}", answer.head);
+    stop.send(()).expect("server running");
+    drop(second);
     tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stops").expect("server task");
 }
