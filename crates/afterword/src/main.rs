@@ -6,6 +6,7 @@ mod check;
 mod clock;
 mod config;
 mod import;
+mod open_files;
 mod serve;
 mod up;
 

@@ -48,7 +48,8 @@ impl ServeArgs {
     }
 }
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    crate::open_files::raise_and_fit(&mut config.limits);
     let metrics = install_metrics()?;
     // The lock (SQLite only) is held until this function returns, after the drain.
     let backend::Opened { store, ids, lease, data_dir_lock: _data_dir_lock } = backend::open(&config).await?;
