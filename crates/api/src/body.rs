@@ -26,6 +26,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes_max = state.inner.config.limits.body_bytes_max;
+        // Refused before reading: no `100 Continue`, no waiting for a body that will be
+        // thrown away (the length limit below would only trip after `bytes_max` bytes).
+        if declared_length(&request).is_some_and(|length| length > bytes_max as u64) {
+            return Err(ApiError::PayloadTooLarge { bytes_max });
+        }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { bytes_max }
@@ -35,6 +40,11 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// The `Content-Length` the client declared, when it is a number.
+fn declared_length(request: &Request) -> Option<u64> {
+    request.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

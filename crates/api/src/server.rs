@@ -48,6 +48,10 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
     let limits = &state.inner.config.limits;
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms));
+    // A client may send its request and close its sending side (`nc -N`, some health
+    // checkers); it still reads the answer. Without this hyper drops such a connection
+    // unanswered when the request is not done by the time it sees the end of input.
+    http.half_close(true);
     let open_connections = Arc::new(Semaphore::new(limits.connections_max.min(Semaphore::MAX_PERMITS)));
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);

@@ -1,6 +1,7 @@
 //! `api::serve` on a real socket: cached bodies large enough to be sent with `sendfile` arrive
 //! byte for byte, also to a client whose small receive buffer and slow reads make every write
-//! partial; keep-alive and pipelined requests work; shutdown ends the server.
+//! partial; keep-alive and pipelined requests work; a half-closed client is answered; a body
+//! declared too large is refused before it is sent; shutdown ends the server.
 
 mod common;
 
@@ -199,5 +200,62 @@ async fn past_the_connection_bound_a_client_waits_until_one_closes() {
     assert!(answer.head.starts_with("HTTP/1.1 200"), "{}", answer.head);
     stop.send(()).expect("server running");
     drop(second);
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stops").expect("server task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_closes_its_sending_side_still_gets_its_answers() {
+    let Served { _app, address, stop, server, expected } = serving(None).await;
+    let requests = [
+        ("/healthz", None),
+        ("/static/embed.js", None),
+        ("/api/v1/threads", None),
+        (&*format!("/api/v1/comments?thread={THREAD}"), Some(&expected)),
+    ];
+    for (path, body) in requests {
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(address).await.expect("connect");
+            let request = format!("GET {path} HTTP/1.1\r\nhost: test\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.expect("write");
+            stream.shutdown().await.expect("half-close");
+            let mut pending = Vec::new();
+            let response = tokio::time::timeout(
+                Duration::from_secs(5),
+                read_response(&mut stream, &mut pending, 64 * 1024, Duration::ZERO),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("no answer to {path}"));
+            assert!(response.head.starts_with("HTTP/1.1 200"), "{path}: {}", response.head);
+            if let Some(body) = body {
+                assert!(&response.body == body, "{path}: a body arrived changed");
+            }
+        }
+    }
+    stop.send(()).expect("server running");
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stops").expect("server task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_declared_too_large_is_refused_before_it_is_sent() {
+    let Served { _app, address, stop, server, .. } = serving(None).await;
+    for expect in ["", "expect: 100-continue\r\n"] {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let request = format!(
+            "POST /api/v1/comments HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n\
+             content-length: 100000000\r\n{expect}\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut pending = Vec::new();
+        let response = tokio::time::timeout(
+            Duration::from_secs(5),
+            read_response(&mut stream, &mut pending, 64 * 1024, Duration::ZERO),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no answer before the body ({expect:?})"));
+        assert!(response.head.starts_with("HTTP/1.1 413"), "{expect:?}: {}", response.head);
+        let body: serde_json::Value = serde_json::from_slice(&response.body).expect("JSON error");
+        assert_eq!(body["error"]["code"], "payload_too_large", "{body}");
+    }
+    stop.send(()).expect("server running");
     tokio::time::timeout(Duration::from_secs(10), server).await.expect("server stops").expect("server task");
 }
