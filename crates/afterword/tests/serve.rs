@@ -98,3 +98,47 @@ fn serves_health_and_stops_on_sigterm() {
     let status = wait_for_exit(&mut server);
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+/// Open file descriptors of process `pid`.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("read /proc/PID/fd").count()
+}
+
+#[test]
+fn under_a_low_open_file_limit_cached_bodies_never_take_the_descriptors_connections_need() {
+    const LIMIT: usize = 512;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = std::process::Command::new("sh")
+        .args(["-c", &format!("ulimit -n {LIMIT} && exec \"$0\" \"$@\"")])
+        .arg(env!("CARGO_BIN_EXE_afterword"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        // Every cached thread list gets a memory file (one descriptor), as large ones do.
+        .env("AFTERWORD_LIMITS__CACHE_SENDFILE_BYTES_MIN", "1")
+        .env("AFTERWORD_LIMITS__CACHE_TTL_MS", "600000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start afterword serve");
+    let mut server = Server(child);
+    let address = bound_address(&mut server);
+    let pid = server.0.id();
+    // More distinct threads than the limit has descriptors: each is a cache entry.
+    for n in 0..LIMIT + 100 {
+        let list = get(&address, &format!("/api/v1/comments?thread=/flood/{n}"));
+        assert!(list.starts_with("HTTP/1.1 200"), "thread {n}: {list}");
+    }
+    let fds = open_fds(pid);
+    assert!(fds <= LIMIT / 4 + 64, "{fds} descriptors open after the flood");
+    let health = get(&address, "/healthz");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
+    assert!(killed.success());
+    let status = wait_for_exit(&mut server);
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let mut log = String::new();
+    server.0.stderr.take().expect("piped stderr").read_to_string(&mut log).expect("read log");
+    assert!(log.contains("limits.connections_max lowered from 10000 to 128 to fit the open-file limit (512)"), "{log}");
+}
