@@ -78,6 +78,10 @@
         return data;
       });
     }, function () {
+      // A browser reports an answer it may not read (this page's origin not allowed) exactly
+      // like no answer at all: the hint is for the site's owner, the message for the reader.
+      console.warn('Afterword: no usable answer from ' + base + '. If the server is up, add ' +
+        location.origin + ' to its site\'s origins ([[sites]] in its configuration).');
       throw { message: 'Could not reach the comment server. Check your connection and try again.' };
     });
   }

@@ -161,3 +161,19 @@ test('4xx and 429 answers become clear messages', async () => {
   assert.equal(await link.getAttribute('rel'), 'nofollow ugc noopener');
   await context.close();
 });
+
+test('a page whose origin no site allows gets a clear message, and both sides name the origin', async () => {
+  const context = await env.browser.newContext();
+  const page = await context.newPage();
+  const warnings = [];
+  page.on('console', (m) => { if (m.type() === 'warning') warnings.push(m.text()); });
+  // The host server also answers on 127.0.0.1, an origin no [[sites]] entry lists.
+  const refused = env.host.origin.replace('localhost', '127.0.0.1');
+  await page.goto(`${refused}/post?thread=${encodeURIComponent('/refused')}`);
+  await page.getByText('Could not reach the comment server').first().waitFor();
+  await eventually(() => warnings.some((w) => w.includes(`add ${refused} to its site's origins`)),
+    'the console names the origin to allow');
+  await eventually(() => env.afterword.log().includes(`origin=${refused}`),
+    'the server log names the refused origin');
+  await context.close();
+});

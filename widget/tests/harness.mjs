@@ -86,6 +86,8 @@ export async function startAfterword({ hostOrigin, imports = [] }) {
   });
   return {
     url,
+    /** What the server has logged so far (warnings and errors: RUST_LOG=warn). */
+    log: () => stderr,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -7,7 +7,7 @@
 //! headers; `tests/hit_path.rs` compares the two answers header by header.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -35,6 +35,10 @@ const VARY_HEADERS: [&str; 3] = ["origin", "access-control-request-method", "acc
 
 const PREFLIGHT_MAX_AGE_S: u64 = 600;
 
+/// Distinct refused origins logged at most (each once): enough to name a misconfigured
+/// site, not a way for clients to fill the log or the memory.
+const REFUSED_ORIGINS_LOGGED_MAX: usize = 64;
+
 fn allowed_origins(config: &ApiConfig) -> Arc<HashSet<HeaderValue>> {
     let origins = config
         .sites
@@ -52,12 +56,37 @@ pub(crate) fn cors_layer(config: &ApiConfig) -> CorsLayer {
         // axum clones a route's whole layer stack for every request: a predicate over an
         // `Arc`'d set makes the origin list a reference-count bump, where `AllowOrigin::list`
         // would copy a `Vec` each time. Same answers: an exact, case-sensitive match.
-        .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
+        .allow_origin(AllowOrigin::predicate(move |origin, _| is_allowed(&origins, origin)))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
         .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
         .max_age(Duration::from_secs(PREFLIGHT_MAX_AGE_S))
         .vary(VARY_HEADERS.map(HeaderName::from_static))
+}
+
+/// Whether `origin` is one of `origins`. A refused one is logged the first time it is seen:
+/// in the browser a refused answer looks like a network failure, so the operator of a page
+/// whose widget "cannot reach the server" learns here which origin to add to `[[sites]]`.
+fn is_allowed(origins: &HashSet<HeaderValue>, origin: &HeaderValue) -> bool {
+    let allowed = origins.contains(origin);
+    if !allowed {
+        log_refused_once(origin);
+    }
+    allowed
+}
+
+fn log_refused_once(origin: &HeaderValue) {
+    static LOGGED: OnceLock<Mutex<HashSet<HeaderValue>>> = OnceLock::new();
+    let mut logged = LOGGED.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if logged.len() >= REFUSED_ORIGINS_LOGGED_MAX || !logged.insert(origin.clone()) {
+        return;
+    }
+    tracing::warn!(
+        origin = %String::from_utf8_lossy(origin.as_bytes()),
+        "a request came from an origin no site lists in [[sites]] origins: browsers on that page \
+         cannot read the answers (the widget says it cannot reach the server); add the origin to \
+         its site if it should embed comments (logged once per origin)"
+    );
 }
 
 /// The CORS headers of a simple (non-preflight) response, formatted once.
@@ -79,7 +108,7 @@ impl CorsHeaders {
     /// Adds to `response` what `CorsLayer` adds to a GET from `origin`.
     pub fn apply(&self, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
         response.append(header::VARY, self.vary.clone());
-        if let Some(origin) = origin.filter(|origin| self.origins.contains(*origin)) {
+        if let Some(origin) = origin.filter(|origin| is_allowed(&self.origins, origin)) {
             response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         }
         response.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed.clone());
