@@ -1,7 +1,6 @@
 //! `/api/v1/comments`: create, list, get, edit, delete, moderate.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use model::{compose, CommentId, CommentState, Draft, FieldError, Moderation, TextFormat};
@@ -147,9 +146,9 @@ pub async fn list(
     State(state): State<AppState>,
     context: RequestContext,
     gzip: AcceptsGzip,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest { field: None, message: e.body_text() })?;
+    let query: ListQuery = crate::query::parse(query.as_deref())?;
     list_thread(&state, &context, query, gzip).await
 }
 

@@ -22,6 +22,7 @@ use crate::cache::{AcceptsGzip, Reply};
 use crate::context::{self, STRATEGY_HEADER};
 use crate::cors::CorsHeaders;
 use crate::listing::{self, ListQuery};
+use crate::query;
 use crate::state::AppState;
 
 /// The one route this path serves.
@@ -64,8 +65,8 @@ pub fn answer<B>(state: &AppState, request: &Request<B>) -> Option<Response> {
     {
         return None;
     }
-    // What axum's `Query` extractor does; a query it would refuse is the router's to answer.
-    let query: ListQuery = serde_urlencoded::from_str(request.uri().query().unwrap_or_default()).ok()?;
+    // As the router parses it; a query it would refuse is the router's to answer.
+    let query: ListQuery = query::parse(request.uri().query()).ok()?;
     let key = listing::raw_cache_key(state, &query)?;
     let seen = context::seen_position(headers, state);
     let reply = Reply { gzip: AcceptsGzip::from_headers(headers), served_by: inner.config.allow_strategy_override };

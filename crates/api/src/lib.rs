@@ -14,6 +14,7 @@ mod hit_path;
 mod ids;
 mod listing;
 mod middleware;
+mod query;
 mod rate_limit;
 mod reply;
 mod sendfile;

@@ -108,6 +108,7 @@ async fn everything_but_an_anonymous_cached_list_is_left_to_the_router() {
         (Method::GET, "/api/v1/comments?thread=/not/cached".into(), vec![]),
         (Method::GET, format!("{LIST}&limit=abc"), vec![]),
         (Method::GET, format!("{LIST}&format=sideways"), vec![]),
+        (Method::GET, format!("{LIST}%FF"), vec![]),
         (Method::GET, LIST.into(), vec![("afterword-session", "not even valid")]),
         (Method::GET, LIST.into(), vec![("cookie", "a=1; afterword_session=x")]),
         (Method::GET, LIST.into(), vec![("authorization", "Bearer wrong")]),
