@@ -269,6 +269,7 @@ impl Config {
             ("limits.page_comments_max", l.page_comments_max),
             ("limits.page_comments_default", l.page_comments_default),
             ("limits.counts_threads_max", l.counts_threads_max),
+            ("limits.page_threads_default", l.page_threads_default),
             ("limits.page_threads_max", l.page_threads_max),
             ("limits.connections_max", l.connections_max),
             ("sqlite.readers_max", self.sqlite.readers_max),
@@ -292,6 +293,13 @@ impl Config {
                 "invalid configuration: limits.page_comments_default ({}) must not exceed limits.page_comments_max ({})",
                 l.page_comments_default,
                 l.page_comments_max
+            );
+        }
+        if l.page_threads_default > l.page_threads_max {
+            bail!(
+                "invalid configuration: limits.page_threads_default ({}) must not exceed limits.page_threads_max ({})",
+                l.page_threads_default,
+                l.page_threads_max
             );
         }
         Ok(())
@@ -539,6 +547,7 @@ mod tests {
             ("[limits]\nbody_bytes_max = 0", "limits.body_bytes_max"),
             ("[limits]\nedit_window_s = -100", "limits.edit_window_s"),
             ("[limits]\npage_comments_max = 10\npage_comments_default = 500", "limits.page_comments_default"),
+            ("[limits]\npage_threads_max = 10", "limits.page_threads_default"),
             ("[sqlite]\nreaders_max = 0", "sqlite.readers_max"),
             ("admin_token = \"  \"", "admin_token"),
             ("[[sites]]\nname = \"a\"\norigins = [\"not a url\"]", "sites.origins"),

@@ -20,7 +20,7 @@ fn migrate_prints_the_schema_version() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = run(afterword().arg("--data-dir").arg(dir.path()).arg("migrate"));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(stdout(&output).contains("schema version 2"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("schema version 3"), "{}", stdout(&output));
     assert!(dir.path().join("afterword.sqlite3").is_file());
 }
 

@@ -24,6 +24,8 @@ pub struct Limits {
     pub page_comments_default: usize,
     pub page_comments_max: usize,
     pub counts_threads_max: usize,
+    /// Threads per page of `GET /api/v1/threads` when the request names no `limit`.
+    pub page_threads_default: usize,
     pub page_threads_max: usize,
     pub request_timeout_ms: u64,
     /// A connection that has not sent a whole request head this long after it began one is
@@ -64,6 +66,7 @@ impl Default for Limits {
             page_comments_default: 200,
             page_comments_max: 1_000,
             counts_threads_max: 100,
+            page_threads_default: 100,
             page_threads_max: 1_000,
             request_timeout_ms: 10_000,
             header_read_timeout_ms: 30_000,

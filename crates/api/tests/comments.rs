@@ -273,3 +273,115 @@ async fn counts_for_many_threads() {
         (StatusCode::UNPROCESSABLE_ENTITY, json!("threads"))
     );
 }
+
+/// Every page of `GET /api/v1/threads?limit=` from the first, following `next`: each page's
+/// `(key, count)` pairs. Fails if the pages do not end within `pages_max`.
+async fn thread_pages(app: &TestApp, limit: usize, pages_max: usize) -> Vec<Vec<(String, u64)>> {
+    let mut pages = Vec::new();
+    let mut uri = format!("/api/v1/threads?limit={limit}");
+    for _ in 0..pages_max {
+        let reply = app.send(Method::GET, &uri, &[], None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.body);
+        let page = reply.body["threads"].as_array().expect("threads");
+        let item = |t: &Value| (t["key"].as_str().expect("key").to_owned(), t["count"].as_u64().expect("count"));
+        pages.push(page.iter().map(item).collect());
+        match reply.body.get("next") {
+            None => return pages,
+            Some(next) => uri = format!("/api/v1/threads?limit={limit}&after={}", next.as_str().expect("a string")),
+        }
+    }
+    panic!("limit {limit}: more than {pages_max} pages: {pages:?}");
+}
+
+async fn delete_as_admin(app: &TestApp, reply: &common::Reply) {
+    let id = reply.body["comment"]["id"].as_str().expect("comment id");
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let gone = app.send(Method::DELETE, &format!("/api/v1/comments/{id}"), &[("authorization", &bearer)], None).await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+}
+
+#[tokio::test]
+async fn thread_list_pages_with_a_cursor() {
+    let app = TestApp::new().await;
+    app.comment("/old", "x", None, None).await;
+    app.comment("/moved", "x", None, None).await;
+    // Six threads whose only comments share one millisecond: the key decides, in byte order
+    // ("/T" before "/t"), on both stores.
+    app.clock.hold(true);
+    for key in ["/tie-e", "/tie-c", "/Tie-z", "/tie-a", "/tie-d", "/tie-b"] {
+        app.comment(key, "x", None, None).await;
+    }
+    app.clock.hold(false);
+    app.clock.advance_s(1);
+    app.comment("/newest", "x", None, None).await;
+    app.comment("/moved", "again", None, None).await;
+    // Threads without a published comment come last, by key.
+    for key in ["/quiet-b", "/quiet-a"] {
+        let reply = app.comment(key, "x", None, None).await;
+        delete_as_admin(&app, &reply).await;
+    }
+    let expected = [
+        ("/moved", 2),
+        ("/newest", 1),
+        ("/Tie-z", 1),
+        ("/tie-a", 1),
+        ("/tie-b", 1),
+        ("/tie-c", 1),
+        ("/tie-d", 1),
+        ("/tie-e", 1),
+        ("/old", 1),
+        ("/quiet-a", 0),
+        ("/quiet-b", 0),
+    ];
+    let expected: Vec<(String, u64)> = expected.iter().map(|(key, count)| (key.to_string(), *count)).collect();
+    for limit in 1..=expected.len() + 1 {
+        let pages = thread_pages(&app, limit, expected.len() + 1).await;
+        assert!(pages.iter().all(|page| !page.is_empty() && page.len() <= limit), "limit {limit}: {pages:?}");
+        assert_eq!(pages.len(), expected.len().div_ceil(limit), "limit {limit}: no empty last page");
+        assert_eq!(pages.concat(), expected, "limit {limit}: every thread once, in order");
+    }
+}
+
+#[tokio::test]
+async fn a_thread_commented_on_between_pages_moves_without_shifting_the_others() {
+    let app = TestApp::new().await;
+    for key in ["/a", "/b", "/c", "/d", "/e"] {
+        app.comment(key, "x", None, None).await;
+    }
+    let first = app.send(Method::GET, "/api/v1/threads?limit=2", &[], None).await;
+    let keys = |reply: &common::Reply| -> Vec<String> {
+        reply.body["threads"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(keys(&first), ["/e", "/d"]);
+    // An offset would now repeat "/d"; the cursor goes on after it.
+    app.comment("/a", "news", None, None).await;
+    let next = first.body["next"].as_str().unwrap();
+    let second = app.send(Method::GET, &format!("/api/v1/threads?limit=2&after={next}"), &[], None).await;
+    assert_eq!(keys(&second), ["/c", "/b"]);
+    assert!(second.body.get("next").is_none(), "/a moved to the front, before the cursor: {}", second.body);
+}
+
+#[tokio::test]
+async fn thread_list_refuses_a_malformed_cursor_or_limit() {
+    let app = TestApp::new().await;
+    app.comment("/a", "x", None, None).await;
+    for (query, field) in [
+        ("after=", "after"),
+        ("after=garbage", "after"),
+        ("after=v1.7.%2A%2A%2A", "after"),
+        ("after=v2.7.L2E", "after"),
+        ("after=v1.soon.L2E", "after"),
+        ("after=v1.7.L2E&after=v1.8.L2E", "after"),
+        ("site=%FF", "site"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+    ] {
+        let reply = app.send(Method::GET, &format!("/api/v1/threads?{query}"), &[], None).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}: {}", reply.body);
+        assert_eq!(reply.body["error"]["code"], "bad_request", "{query}");
+        assert_eq!(reply.body["error"]["field"], field, "{query}");
+    }
+    let one = app.send(Method::GET, "/api/v1/threads", &[], None).await;
+    assert_eq!(one.body["threads"], json!([{"key": "/a", "title": null, "count": 1}]));
+    assert!(one.body.get("next").is_none(), "one page holds everything: {}", one.body);
+}

@@ -261,3 +261,39 @@ async fn servers_starting_together_migrate_once() {
     let expected: Vec<i32> = (1..=store::postgres::schema_version_latest() as i32).collect();
     assert_eq!(versions, expected);
 }
+
+#[tokio::test]
+async fn thread_list_pages_in_byte_order_whatever_the_database_collation() {
+    if !postgres_available("thread_list_pages_in_byte_order_whatever_the_database_collation") {
+        return;
+    }
+    // A database whose default collation is linguistic ("a" < "A" < "b"), as a distribution's
+    // default locale often makes it: the list must still page in byte order, as on SQLite.
+    let primary = shared_primary();
+    let name = format!("threads_icu_{}", std::process::id());
+    let admin = connect(&primary.primary_url("postgres")).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE template0 LOCALE 'C' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        ))
+        .await
+        .expect("CREATE DATABASE with an ICU collation");
+    let url = primary.primary_url(&name);
+    let store = open(&url).await;
+    let db = connect(&url).await;
+    // Threads without a published comment rank alike, so their keys alone decide.
+    for key in ["/b", "/A", "/B", "/a"] {
+        db.execute("INSERT INTO threads (site, key, created_ms) VALUES ('default', $1, 0)", &[&key]).await.unwrap();
+    }
+    let mut keys = Vec::new();
+    let mut after = None;
+    for _ in 0..5 {
+        let page = store.threads("default", after.as_ref(), 1).await.expect("a page").value;
+        keys.extend(page.threads.into_iter().map(|t| t.key));
+        after = page.next;
+        if after.is_none() {
+            break;
+        }
+    }
+    assert_eq!(keys, ["/A", "/B", "/a", "/b"]);
+}

@@ -11,6 +11,7 @@ pub mod routing;
 pub mod session;
 pub mod site;
 pub mod text;
+pub mod thread_cursor;
 pub mod tree;
 pub mod validate;
 
@@ -22,4 +23,5 @@ pub use routing::{decide, Decision, ReadContext, ReplicaView, ServedBy, Strategy
 pub use session::{SessionId, SessionSigner};
 pub use site::{Moderation, QueryRule, ThreadKeyRules, TrailingSlash};
 pub use text::{render_html, TextFormat};
+pub use thread_cursor::ThreadCursor;
 pub use validate::{FieldError, FieldLimits};

@@ -14,12 +14,12 @@ pub use sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use types::{
     import_digest, import_outcome, import_update, Change, Created, IdempotencyClaim, ImportBatch, ImportComment,
     ImportCommentOutcome, ImportReport, ImportThread, ImportUpdate, NewComment, Read, ReadOptions, ReplicaReport,
-    StoredImport, ThreadSnapshot, ThreadSummary, Written,
+    StoredImport, ThreadPage, ThreadSnapshot, ThreadSummary, Written,
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use model::{Comment, CommentId, Position, StoreId, Viewer};
+use model::{Comment, CommentId, Position, StoreId, ThreadCursor, Viewer};
 
 /// What the API needs from storage. Implemented by the SQLite store (embedded) and the
 /// PostgreSQL store (replica routing to come); positions make the two interchangeable.
@@ -53,8 +53,15 @@ pub trait Store: Send + Sync + 'static {
         edit_window_s: i64,
     ) -> Result<Written<Comment>, StoreError>;
 
-    /// The site's threads, most recently commented first, with published counts.
-    async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError>;
+    /// One page of the site's threads with published counts, in `ThreadCursor` order (newest
+    /// published comment first, threads without one last, ties by key): at most `limit`
+    /// threads, those after `after` when given, and where the next page starts.
+    async fn threads(
+        &self,
+        site: &str,
+        after: Option<&ThreadCursor>,
+        limit: usize,
+    ) -> Result<Read<ThreadPage>, StoreError>;
 
     /// Published comments per thread key (keys or aliases); unknown threads count 0.
     async fn counts(&self, site: &str, keys: &[String], read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError>;

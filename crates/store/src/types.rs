@@ -1,7 +1,7 @@
 //! Values passed into and out of a store.
 
 use chrono::{DateTime, Utc};
-use model::{Comment, CommentId, CommentState, Position, ServedBy, Strategy, TextFormat};
+use model::{Comment, CommentId, CommentState, Position, ServedBy, Strategy, TextFormat, ThreadCursor};
 use sha2::{Digest, Sha256};
 
 /// A read's value and the position it reflects (at least everything the read returned).
@@ -74,6 +74,48 @@ pub struct ThreadSummary {
     pub key: String,
     pub title: Option<String>,
     pub published_count: u64,
+    /// When its newest published comment was made, in Unix milliseconds; `None` without one.
+    pub last_comment_ms: Option<i64>,
+}
+
+impl ThreadSummary {
+    /// Where a list that showed this thread last goes on.
+    pub fn cursor(&self) -> ThreadCursor {
+        ThreadCursor { last_comment_ms: self.last_comment_ms, key: self.key.clone() }
+    }
+}
+
+/// One page of a site's threads (`ThreadCursor` has the order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadPage {
+    pub threads: Vec<ThreadSummary>,
+    /// Where the next page starts; `None` when this page reached the end of the list.
+    pub next: Option<ThreadCursor>,
+}
+
+impl ThreadPage {
+    /// The page from up to `limit + 1` rows in list order: a row beyond `limit` only shows
+    /// that more follow (every store asks for one more than it shows).
+    pub fn from_rows(mut rows: Vec<ThreadSummary>, limit: usize) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more { rows.last().map(ThreadSummary::cursor) } else { None };
+        Self { threads: rows, next }
+    }
+}
+
+/// The sort key every store ranks a thread by when it has no published comment: below every
+/// real time (no millisecond time is that early), so such threads come last under one plain
+/// descending order and a cursor compares with one expression on both stores.
+pub(crate) const NO_COMMENT_SORT_MS: i64 = i64::MIN;
+
+/// A cursor as query bounds: (sort key, key) of the last thread shown, or two NULLs for the
+/// first page.
+pub(crate) fn thread_page_bounds(after: Option<&ThreadCursor>) -> (Option<i64>, Option<&str>) {
+    match after {
+        Some(cursor) => (Some(cursor.last_comment_ms.unwrap_or(NO_COMMENT_SORT_MS)), Some(cursor.key.as_str())),
+        None => (None, None),
+    }
 }
 
 /// An idempotency key claimed by a create: `scope` is the session or the client address.
@@ -299,6 +341,26 @@ mod tests {
             let incoming = if expected == Updated { "new" } else { "a" };
             assert_eq!(import_outcome(row.as_ref(), incoming, 7), expected, "{row:?}");
         }
+    }
+
+    #[test]
+    fn a_page_shows_limit_rows_and_the_one_more_only_says_more_follow() {
+        let row = |key: &str, last_comment_ms| ThreadSummary {
+            key: key.to_owned(),
+            title: None,
+            published_count: 1,
+            last_comment_ms,
+        };
+        let rows = vec![row("/a", Some(9)), row("/b", None), row("/c", None)];
+        let page = ThreadPage::from_rows(rows.clone(), 2);
+        assert_eq!(page.threads, rows[..2]);
+        assert_eq!(page.next, Some(ThreadCursor { last_comment_ms: None, key: "/b".into() }));
+        for limit in [3, 4] {
+            let last = ThreadPage::from_rows(rows.clone(), limit);
+            assert_eq!((last.threads, last.next), (rows.clone(), None), "limit {limit}");
+        }
+        assert_eq!(thread_page_bounds(page.next.as_ref()), (Some(NO_COMMENT_SORT_MS), Some("/b")));
+        assert_eq!(thread_page_bounds(None), (None, None));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use api::{router, ApiConfig, App, AppState};
@@ -24,18 +24,28 @@ use serde_json::Value;
 use store::{PostgresConfig, PostgresStore, SqliteConfig, SqliteStore, Store};
 use tower::ServiceExt;
 
-pub struct TestClock(AtomicI64);
+pub struct TestClock {
+    ms: AtomicI64,
+    /// While set, readings do not move the clock on (many writes in one millisecond).
+    held: AtomicBool,
+}
 
 impl TestClock {
     pub fn advance_s(&self, seconds: i64) {
-        self.0.fetch_add(seconds * 1_000, Ordering::SeqCst);
+        self.ms.fetch_add(seconds * 1_000, Ordering::SeqCst);
+    }
+
+    /// Stops (`true`) or restarts the clock's own millisecond steps.
+    pub fn hold(&self, held: bool) {
+        self.held.store(held, Ordering::SeqCst);
     }
 }
 
 impl Clock for TestClock {
     fn now(&self) -> DateTime<Utc> {
         // Every reading moves a millisecond on, like a real clock between requests.
-        let ms = self.0.fetch_add(1, Ordering::SeqCst);
+        let step_ms = if self.held.load(Ordering::SeqCst) { 0 } else { 1 };
+        let ms = self.ms.fetch_add(step_ms, Ordering::SeqCst);
         Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
     }
 }
@@ -122,7 +132,7 @@ impl TestApp {
         config.rate_limits.write_burst = 100_000;
         config.sites[0].origins.push("http://host.example".into());
         adjust(&mut config);
-        let clock = Arc::new(TestClock(AtomicI64::new(1_800_000_000_000)));
+        let clock = Arc::new(TestClock { ms: AtomicI64::new(1_800_000_000_000), held: AtomicBool::new(false) });
         let state = AppState::new(
             store.clone(),
             config,

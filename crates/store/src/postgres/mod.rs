@@ -22,16 +22,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Object, Transaction};
-use model::{Comment, CommentId, Position, StoreId, Viewer};
+use model::{Comment, CommentId, Position, StoreId, ThreadCursor, Viewer};
 
 use self::pools::Pools;
 use self::position::Positions;
 use self::router::{Router, RouterConfig};
-use self::rows::{comment_by_id, find_thread, published_count, thread_comments};
+use self::rows::{comment_by_id, find_thread, published_count, thread_comments, thread_page};
 use self::write::CreateOutcome;
 use crate::{
     Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, ReadOptions, ReplicaReport,
-    Store, StoreError, ThreadSnapshot, ThreadSummary, Written,
+    Store, StoreError, ThreadPage, ThreadSnapshot, Written,
 };
 
 pub use self::lease::{LeaseConfig, NodeLease};
@@ -223,14 +223,18 @@ impl Store for PostgresStore {
         Ok(Written { value, position: self.position_after_commit(&client).await? })
     }
 
-    async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let site = site.to_owned();
+    async fn threads(
+        &self,
+        site: &str,
+        after: Option<&ThreadCursor>,
+        limit: usize,
+    ) -> Result<Read<ThreadPage>, StoreError> {
+        let (site, after) = (site.to_owned(), after.cloned());
         // The demo page's list: from the primary, it promises nothing about positions.
         self.read_primary(
             &move |txn| {
-                let site = site.clone();
-                Box::pin(async move { thread_summaries(txn, &site, limit).await })
+                let (site, after) = (site.clone(), after.clone());
+                Box::pin(async move { thread_page(txn, &site, after.as_ref(), limit).await })
             },
             false,
             None,
@@ -296,28 +300,6 @@ impl Store for PostgresStore {
     fn replicas(&self) -> Vec<ReplicaReport> {
         self.router.as_ref().map_or_else(Vec::new, |router| router.reports())
     }
-}
-
-/// The site's threads, most recently commented first, with published counts.
-async fn thread_summaries(txn: &Transaction<'_>, site: &str, limit: i64) -> Result<Vec<ThreadSummary>, StoreError> {
-    let rows = txn
-        .query(
-            "SELECT t.key, t.title, count(c.id) AS published, max(c.created_ms) AS latest
-             FROM threads t LEFT JOIN comments c ON c.thread_id = t.id AND c.state = 'published'
-             WHERE t.site = $1 GROUP BY t.id
-             ORDER BY latest DESC NULLS LAST, t.key COLLATE \"C\" LIMIT $2",
-            &[&site, &limit],
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ThreadSummary {
-                key: row.try_get(0)?,
-                title: row.try_get(1)?,
-                published_count: u64::try_from(row.try_get::<_, i64>(2)?).unwrap_or(0),
-            })
-        })
-        .collect()
 }
 
 /// The `xmin` of every row a thread read depends on: the thread, its aliases and all its

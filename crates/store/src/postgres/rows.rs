@@ -2,11 +2,12 @@
 //! writes. Same columns and rules as `sqlite/rows.rs`, so both stores answer alike.
 
 use deadpool_postgres::GenericClient;
-use model::{Comment, CommentId, CommentState, SessionId, TextFormat};
+use model::{Comment, CommentId, CommentState, SessionId, TextFormat, ThreadCursor};
 use tokio_postgres::Row;
 
 use crate::sqlite::rows::ms_to_time;
-use crate::StoreError;
+use crate::types::{thread_page_bounds, NO_COMMENT_SORT_MS};
+use crate::{StoreError, ThreadPage, ThreadSummary};
 
 /// Columns of `comments c JOIN threads t`, in the order `comment_from_row` reads them.
 pub const COMMENT_COLUMNS: &str = "c.id, c.site, t.key, c.parent_id, c.text, c.text_format, c.html, \
@@ -90,6 +91,48 @@ pub async fn published_count(db: &impl GenericClient, thread_id: i64) -> Result<
         db.prepare_cached("SELECT count(*) FROM comments WHERE thread_id = $1 AND state = 'published'").await?;
     let count: i64 = db.query_one(&statement, &[&thread_id]).await?.try_get(0)?;
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// `sqlite::rows::THREAD_PAGE_SQL` with PostgreSQL's placeholders; keys compare in byte
+/// order (`COLLATE "C"`), as SQLite compares them, so both stores page alike.
+const THREAD_PAGE_SQL: &str = "
+    WITH ranked AS MATERIALIZED (
+        SELECT t.id, t.key, t.title,
+               coalesce((SELECT max(c.created_ms) FROM comments c
+                         WHERE c.thread_id = t.id AND c.state = 'published'), $2) AS sort_ms
+        FROM threads t WHERE t.site = $1),
+    page AS MATERIALIZED (
+        SELECT * FROM ranked
+        WHERE $3::bigint IS NULL OR sort_ms < $3 OR (sort_ms = $3 AND key COLLATE \"C\" > $4)
+        ORDER BY sort_ms DESC, key COLLATE \"C\" LIMIT $5)
+    SELECT key, title, nullif(sort_ms, $2),
+           (SELECT count(*) FROM comments c WHERE c.thread_id = page.id AND c.state = 'published')
+    FROM page ORDER BY sort_ms DESC, key COLLATE \"C\"";
+
+/// One page of a site's threads (see `Store::threads`).
+pub async fn thread_page(
+    db: &impl GenericClient,
+    site: &str,
+    after: Option<&ThreadCursor>,
+    limit: usize,
+) -> Result<ThreadPage, StoreError> {
+    let (after_sort_ms, after_key) = thread_page_bounds(after);
+    // One row more than the page shows tells whether another page follows.
+    let rows_wanted = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let statement = db.prepare_cached(THREAD_PAGE_SQL).await?;
+    let rows = db.query(&statement, &[&site, &NO_COMMENT_SORT_MS, &after_sort_ms, &after_key, &rows_wanted]).await?;
+    let threads = rows
+        .iter()
+        .map(|row| {
+            Ok(ThreadSummary {
+                key: row.try_get(0)?,
+                title: row.try_get(1)?,
+                last_comment_ms: row.try_get(2)?,
+                published_count: u64::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ThreadPage::from_rows(threads, limit))
 }
 
 /// Inserts one comment made through the API (imports insert their own rows, with sources).

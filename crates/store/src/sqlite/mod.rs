@@ -12,7 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use model::{
-    authorize_change, Comment, CommentId, CommentState, Denied, FieldError, Position, ServedBy, StoreId, Viewer,
+    authorize_change, Comment, CommentId, CommentState, Denied, FieldError, Position, ServedBy, StoreId, ThreadCursor,
+    Viewer,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::mpsc;
@@ -21,7 +22,7 @@ use self::pool::{run_write, submit_write, ReaderPool, WriteJob};
 use self::rows::{comment_by_id, find_thread, published_count, thread_comments};
 use crate::{
     Change, Created, ImportBatch, ImportCommentOutcome, ImportReport, NewComment, Read, ReadOptions, Store, StoreError,
-    ThreadSnapshot, ThreadSummary, Written,
+    ThreadPage, ThreadSnapshot, Written,
 };
 
 pub use self::schema::schema_version_latest;
@@ -298,24 +299,14 @@ impl Store for SqliteStore {
         self.write(move |txn, _| change_in(txn, id, change, viewer, now, edit_window_s)).await
     }
 
-    async fn threads(&self, site: &str, limit: usize) -> Result<Read<Vec<ThreadSummary>>, StoreError> {
-        let site = site.to_owned();
-        self.read(move |conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT t.key, t.title, count(c.id) AS published, max(c.created_ms) AS latest
-                 FROM threads t LEFT JOIN comments c ON c.thread_id = t.id AND c.state = 'published'
-                 WHERE t.site = ?1 GROUP BY t.id ORDER BY latest DESC NULLS LAST, t.key LIMIT ?2",
-            )?;
-            let rows = statement.query_map(params![site, limit as i64], |row| {
-                Ok(ThreadSummary {
-                    key: row.get(0)?,
-                    title: row.get(1)?,
-                    published_count: row.get::<_, i64>(2)?.max(0) as u64,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+    async fn threads(
+        &self,
+        site: &str,
+        after: Option<&ThreadCursor>,
+        limit: usize,
+    ) -> Result<Read<ThreadPage>, StoreError> {
+        let (site, after) = (site.to_owned(), after.cloned());
+        self.read(move |conn| rows::thread_page(conn, &site, after.as_ref(), limit)).await
     }
 
     async fn counts(&self, site: &str, keys: &[String], _read: ReadOptions) -> Result<Read<Vec<u64>>, StoreError> {

@@ -1,10 +1,11 @@
 //! Mapping between SQLite rows and domain comments, and the shared lookups.
 
 use chrono::{DateTime, TimeZone, Utc};
-use model::{Comment, CommentId, CommentState, SessionId, TextFormat};
+use model::{Comment, CommentId, CommentState, SessionId, TextFormat, ThreadCursor};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::StoreError;
+use crate::types::{thread_page_bounds, NO_COMMENT_SORT_MS};
+use crate::{StoreError, ThreadPage, ThreadSummary};
 
 /// Columns of `comments c JOIN threads t`, in the order `comment_from_row` reads them.
 pub const COMMENT_COLUMNS: &str = "c.id, c.site, t.key, c.parent_id, c.text, c.text_format, c.html, \
@@ -136,6 +137,49 @@ pub fn published_count(conn: &Connection, thread_id: i64) -> Result<u64, StoreEr
         .prepare_cached("SELECT count(*) FROM comments WHERE thread_id = ?1 AND state = 'published'")?
         .query_row(params![thread_id], |row| row.get(0))?;
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// The thread list's query; `postgres::rows::THREAD_PAGE_SQL` is the same with PostgreSQL's
+/// placeholders and byte-order collation. Every thread of the site is ranked by its newest
+/// published comment (one probe of `comments_by_thread_state` each), so a page costs the
+/// site's thread count, not its comment count; only the page's threads are counted.
+/// Parameters: site, `NO_COMMENT_SORT_MS`, the cursor's sort key and key (NULLs for the first
+/// page), rows wanted.
+const THREAD_PAGE_SQL: &str = "
+    WITH ranked AS MATERIALIZED (
+        SELECT t.id, t.key, t.title,
+               coalesce((SELECT max(c.created_ms) FROM comments c
+                         WHERE c.thread_id = t.id AND c.state = 'published'), ?2) AS sort_ms
+        FROM threads t WHERE t.site = ?1),
+    page AS MATERIALIZED (
+        SELECT * FROM ranked
+        WHERE ?3 IS NULL OR sort_ms < ?3 OR (sort_ms = ?3 AND key > ?4)
+        ORDER BY sort_ms DESC, key LIMIT ?5)
+    SELECT key, title, nullif(sort_ms, ?2),
+           (SELECT count(*) FROM comments c WHERE c.thread_id = page.id AND c.state = 'published')
+    FROM page ORDER BY sort_ms DESC, key";
+
+/// One page of a site's threads (see `Store::threads`).
+pub fn thread_page(
+    conn: &Connection,
+    site: &str,
+    after: Option<&ThreadCursor>,
+    limit: usize,
+) -> Result<ThreadPage, StoreError> {
+    let (after_sort_ms, after_key) = thread_page_bounds(after);
+    // One row more than the page shows tells whether another page follows.
+    let rows_wanted = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let mut statement = conn.prepare_cached(THREAD_PAGE_SQL)?;
+    let rows =
+        statement.query_map(params![site, NO_COMMENT_SORT_MS, after_sort_ms, after_key, rows_wanted], |row| {
+            Ok(ThreadSummary {
+                key: row.get(0)?,
+                title: row.get(1)?,
+                last_comment_ms: row.get(2)?,
+                published_count: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+            })
+        })?;
+    Ok(ThreadPage::from_rows(rows.collect::<Result<Vec<_>, _>>()?, limit))
 }
 
 /// Inserts one comment row; `source` fields are for imports.

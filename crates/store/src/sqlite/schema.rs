@@ -80,6 +80,12 @@ CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_ms);
 ALTER TABLE comments ADD COLUMN source_digest TEXT;
 ALTER TABLE comments ADD COLUMN import_run INTEGER;
 "#,
+    // 3: the thread list (`Store::threads`) ranks every thread of a site by its newest published
+    // comment. With this index that is one seek per thread, and counting a thread's published
+    // comments reads the index alone, instead of every comment row of the site.
+    r#"
+CREATE INDEX comments_by_thread_state ON comments (thread_id, state, created_ms);
+"#,
 ];
 
 /// Brings the database up to the newest schema; each step is its own transaction.
