@@ -25,6 +25,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
+        let encoded = request
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity")));
+        if encoded {
+            return Err(ApiError::UnsupportedEncoding);
+        }
         let bytes_max = state.inner.config.limits.body_bytes_max;
         // Refused before reading: no `100 Continue`, no waiting for a body that will be
         // thrown away (the length limit below would only trip after `bytes_max` bytes).

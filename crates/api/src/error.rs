@@ -20,6 +20,10 @@ pub enum ApiError {
     Unprocessable { field: Option<String>, message: String },
     #[error("content type must be application/json")]
     UnsupportedMediaType,
+    #[error("request bodies are read uncompressed; send it without Content-Encoding")]
+    UnsupportedEncoding,
+    #[error("this endpoint does not take {0} (the Allow header lists what it takes)")]
+    MethodNotAllowed(String),
     #[error("request body is larger than {bytes_max} bytes")]
     PayloadTooLarge { bytes_max: usize },
     #[error("the admin token is not valid")]
@@ -62,6 +66,8 @@ impl ApiError {
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_field"),
             ApiError::Unprocessable { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             ApiError::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            ApiError::UnsupportedEncoding => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),

@@ -26,7 +26,7 @@ mod view;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceBuilder;
@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/counts", post(counts::counts))
         .route("/api/v1/threads", get(counts::threads))
         .fallback(api_not_found)
+        .method_not_allowed_fallback(api_method_not_allowed)
         // One layer, not two: axum boxes and clones each `.layer` level per request.
         .layer(
             ServiceBuilder::new()
@@ -79,4 +80,9 @@ pub fn router(state: AppState) -> Router {
 
 async fn api_not_found() -> ApiError {
     ApiError::NotFound("no such endpoint")
+}
+
+/// axum adds the `Allow` header to this answer.
+async fn api_method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
 }

@@ -87,6 +87,10 @@ async fn pagination_flat_and_tree() {
         ("thread=/p&format=xml", "format"),
         ("thread=/p&after=12", "after"),
         ("thread=/p&after=x", "after"),
+        // Percent-encoded bytes that are not UTF-8 are refused, not read as "��".
+        ("thread=%FF%FE", "thread"),
+        ("thread=/p%C0%AF", "thread"),
+        ("thread=/p&thread=/q", "thread"),
     ] {
         let bad = app.list(query, &[]).await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{query}");
@@ -177,6 +181,24 @@ async fn malformed_bodies_are_clear_4xx() {
     let nowhere = app.send(Method::GET, "/api/v1/nowhere", &[], None).await;
     assert_eq!(nowhere.status, StatusCode::NOT_FOUND);
     assert_eq!(nowhere.body["error"]["code"], "not_found");
+    let put = app.send(Method::PUT, "/api/v1/comments", &[], None).await;
+    assert_eq!(
+        (put.status, put.body["error"]["code"].clone()),
+        (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed"))
+    );
+    assert!(put.body["error"]["message"].as_str().is_some_and(|m| m.contains("PUT")), "{}", put.body);
+    let mut gzipped = request("application/json", "{\"thread\":\"/t\",\"text\":\"x\"}");
+    gzipped.headers_mut().insert("content-encoding", axum::http::HeaderValue::from_static("gzip"));
+    let gzipped = app.raw(gzipped).await;
+    assert_eq!(
+        (gzipped.status, gzipped.body["error"]["code"].clone()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!("unsupported_encoding"))
+    );
+    let invisible = app.post(json!({"thread": "/t", "text": "\u{200B}\u{2060} \u{FEFF}"}), &[]).await;
+    assert_eq!(
+        (invisible.status, invisible.body["error"]["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("text"))
+    );
 }
 
 #[tokio::test]
