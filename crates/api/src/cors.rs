@@ -7,7 +7,7 @@
 //! headers; `tests/hit_path.rs` compares the two answers header by header.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
@@ -76,8 +76,16 @@ fn is_allowed(origins: &HashSet<HeaderValue>, origin: &HeaderValue) -> bool {
 }
 
 fn log_refused_once(origin: &HeaderValue) {
-    static LOGGED: OnceLock<Mutex<HashSet<HeaderValue>>> = OnceLock::new();
-    let mut logged = LOGGED.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+    static LOGGED: OnceLock<RwLock<HashSet<HeaderValue>>> = OnceLock::new();
+    let logged = LOGGED.get_or_init(RwLock::default);
+    // A refused origin may come with every request (a page someone forgot to list): the
+    // common case, already logged, takes only the shared lock.
+    let seen = logged.read().unwrap_or_else(PoisonError::into_inner);
+    if seen.len() >= REFUSED_ORIGINS_LOGGED_MAX || seen.contains(origin) {
+        return;
+    }
+    drop(seen);
+    let mut logged = logged.write().unwrap_or_else(PoisonError::into_inner);
     if logged.len() >= REFUSED_ORIGINS_LOGGED_MAX || !logged.insert(origin.clone()) {
         return;
     }
