@@ -13,7 +13,8 @@ use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 use api::Limits;
 
 /// Descriptors kept for everything that is neither a connection nor a memory file: the
-/// listener, the store's connections and files, replica connections, logs.
+/// listener, the store's connections and files, replica connections, logs. Under a small
+/// limit, a quarter of it (so connections always get at least half).
 pub const RESERVED_FDS: u64 = 256;
 
 /// Memory files (cached bodies) may take at most this share of the limit: they only make
@@ -80,7 +81,8 @@ fn fit(limits: &mut Limits, limit: u64) -> Fitted {
         limits.cache_files_max = files_share;
     }
     let files = u64::try_from(limits.cache_files_max).unwrap_or(u64::MAX);
-    let for_connections = limit.saturating_sub(RESERVED_FDS).saturating_sub(files).max(1);
+    let reserved = RESERVED_FDS.min(limit / 4);
+    let for_connections = limit.saturating_sub(reserved).saturating_sub(files).max(1);
     let for_connections = usize::try_from(for_connections).unwrap_or(usize::MAX);
     if limits.connections_max > for_connections {
         fitted.connections_max_lowered_from = Some(limits.connections_max);
@@ -93,13 +95,13 @@ fn fit(limits: &mut Limits, limit: u64) -> Fitted {
 mod tests {
     use super::*;
 
-    fn limits(connections_max: usize, cache_files_max: usize) -> Limits {
+    fn configured(connections_max: usize, cache_files_max: usize) -> Limits {
         Limits { connections_max, cache_files_max, ..Limits::default() }
     }
 
     #[test]
     fn a_systemd_default_limit_lowers_both_bounds_to_fit() {
-        let mut limits = limits(10_000, 1_024);
+        let mut limits = configured(10_000, 1_024);
         let fitted = fit(&mut limits, 1_024);
         assert_eq!(limits.cache_files_max, 256);
         assert_eq!(limits.connections_max, 1_024 - 256 - 256);
@@ -109,7 +111,7 @@ mod tests {
 
     #[test]
     fn bounds_that_fit_are_left_alone() {
-        let mut limits = limits(10_000, 1_024);
+        let mut limits = configured(10_000, 1_024);
         let fitted = fit(&mut limits, 1_048_576);
         assert_eq!((limits.connections_max, limits.cache_files_max), (10_000, 1_024));
         assert_eq!(fitted.connections_max_lowered_from, None);
@@ -117,10 +119,13 @@ mod tests {
     }
 
     #[test]
-    fn a_tiny_limit_still_leaves_one_connection() {
-        let mut limits = limits(10_000, 1_024);
+    fn a_small_limit_leaves_half_of_it_to_connections() {
+        let mut limits = configured(10_000, 1_024);
+        fit(&mut limits, 256);
+        assert_eq!((limits.connections_max, limits.cache_files_max), (128, 64));
+        let mut limits = configured(10_000, 1_024);
         fit(&mut limits, 100);
-        assert_eq!((limits.connections_max, limits.cache_files_max), (1, 25));
+        assert_eq!((limits.connections_max, limits.cache_files_max), (50, 25));
     }
 
     #[test]

@@ -140,5 +140,5 @@ fn under_a_low_open_file_limit_cached_bodies_never_take_the_descriptors_connecti
     assert!(status.success(), "exit status after SIGTERM: {status}");
     let mut log = String::new();
     server.0.stderr.take().expect("piped stderr").read_to_string(&mut log).expect("read log");
-    assert!(log.contains("limits.connections_max lowered from 10000 to 128 to fit the open-file limit (512)"), "{log}");
+    assert!(log.contains("limits.connections_max lowered from 10000 to 256 to fit the open-file limit (512)"), "{log}");
 }

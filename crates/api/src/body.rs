@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -25,11 +25,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let encoded = request
-            .headers()
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| !v.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("identity")));
-        if encoded {
+        if is_encoded(request.headers()) {
             return Err(ApiError::UnsupportedEncoding);
         }
         let bytes_max = state.inner.config.limits.body_bytes_max;
@@ -47,6 +43,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// Whether the body comes compressed: any `Content-Encoding` but `identity` (every header
+/// line and list item counts), or a transfer coding besides `chunked` (hyper undoes only that).
+fn is_encoded(headers: &HeaderMap) -> bool {
+    let codings = |name| {
+        headers.get_all(name).into_iter().flat_map(|value| value.to_str().unwrap_or("?").split(',')).map(str::trim)
+    };
+    codings(header::CONTENT_ENCODING).any(|coding| !coding.eq_ignore_ascii_case("identity"))
+        || codings(header::TRANSFER_ENCODING)
+            .any(|coding| !coding.eq_ignore_ascii_case("chunked") && !coding.eq_ignore_ascii_case("identity"))
 }
 
 /// The `Content-Length` the client declared, when it is a number.

@@ -84,9 +84,7 @@ pub async fn create(
         created_at: now,
     };
     let comment = compose(draft, &state.field_limits(site))?;
-    if !model::text::has_visible_content(&comment.html) {
-        return Err(FieldError::new("text", "has nothing visible left after removing unsafe HTML").into());
-    }
+    model::check_visible(&comment.html)?;
     let idempotency = idempotency_key.map(|key| IdempotencyClaim {
         scope: match context.session {
             Some(existing) => format!("session:{}", existing.to_hex()),

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use model::{Position, SessionId, Strategy, Viewer};
 use sha2::{Digest, Sha256};
 use store::ReadOptions;
@@ -35,7 +35,8 @@ pub struct RequestContext {
     pub admin: bool,
     /// The highest same-store position the request carried (header or cookie).
     pub seen: Option<Position>,
-    /// The `Origin` header, when a browser sent one.
+    /// The `Origin` header, when a browser sent one from another origin than this server's
+    /// (a page of the server's own, such as the demo page, is not another site).
     pub origin: Option<String>,
     /// How this request's reads are routed: the server's strategy, or the request's own
     /// when the server allows overrides.
@@ -67,7 +68,12 @@ impl FromRequestParts<AppState> for RequestContext {
             .find_map(|token| inner.signer.verify(&token));
         let admin = admin_from_headers(&parts.headers, inner.config.admin_token.as_deref())?;
         let seen = seen_position(&parts.headers, state);
-        let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let origin = parts
+            .headers
+            .get(header::ORIGIN)
+            .filter(|origin| !is_same_origin(origin, &parts.headers))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let strategy = read_strategy(&parts.headers, &inner.config)?;
         let last_write_ms = header_or_cookie(&parts.headers, LAST_WRITE_HEADER, LAST_WRITE_COOKIE)
             .iter()
@@ -75,6 +81,17 @@ impl FromRequestParts<AppState> for RequestContext {
             .max();
         Ok(RequestContext { client_addr, session, admin, seen, origin, strategy, last_write_ms })
     }
+}
+
+/// Whether `origin` is the origin the request was sent to: its host and port are the `Host`
+/// header's. Browsers set both, and a page cannot change either, so a page on another site
+/// never passes; a proxy that rewrites `Host` only makes its own pages look foreign.
+pub(crate) fn is_same_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return false;
+    };
+    let authority = origin.as_bytes().splitn(2, |&b| b == b':').nth(1).and_then(|rest| rest.strip_prefix(b"//"));
+    authority.is_some_and(|authority| authority.eq_ignore_ascii_case(host.as_bytes()))
 }
 
 /// The server's strategy, or — when overrides are allowed — the one the request names.

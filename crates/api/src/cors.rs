@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::ApiConfig;
+use crate::context;
 
 /// Request headers a page may send us cross-origin.
 const ALLOWED_HEADERS: [&str; 7] = [
@@ -56,7 +57,7 @@ pub(crate) fn cors_layer(config: &ApiConfig) -> CorsLayer {
         // axum clones a route's whole layer stack for every request: a predicate over an
         // `Arc`'d set makes the origin list a reference-count bump, where `AllowOrigin::list`
         // would copy a `Vec` each time. Same answers: an exact, case-sensitive match.
-        .allow_origin(AllowOrigin::predicate(move |origin, _| is_allowed(&origins, origin)))
+        .allow_origin(AllowOrigin::predicate(move |origin, parts| is_allowed(&origins, origin, &parts.headers)))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers(ALLOWED_HEADERS.map(HeaderName::from_static))
         .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
@@ -67,9 +68,11 @@ pub(crate) fn cors_layer(config: &ApiConfig) -> CorsLayer {
 /// Whether `origin` is one of `origins`. A refused one is logged the first time it is seen:
 /// in the browser a refused answer looks like a network failure, so the operator of a page
 /// whose widget "cannot reach the server" learns here which origin to add to `[[sites]]`.
-fn is_allowed(origins: &HashSet<HeaderValue>, origin: &HeaderValue) -> bool {
+/// A same-origin request (the server's own demo page) needs no CORS headers and is not
+/// logged.
+fn is_allowed(origins: &HashSet<HeaderValue>, origin: &HeaderValue, request: &HeaderMap) -> bool {
     let allowed = origins.contains(origin);
-    if !allowed {
+    if !allowed && !context::is_same_origin(origin, request) {
         log_refused_once(origin);
     }
     allowed
@@ -113,10 +116,10 @@ impl CorsHeaders {
         }
     }
 
-    /// Adds to `response` what `CorsLayer` adds to a GET from `origin`.
-    pub fn apply(&self, origin: Option<&HeaderValue>, response: &mut HeaderMap) {
+    /// Adds to `response` what `CorsLayer` adds to a GET with `request`'s headers.
+    pub fn apply(&self, request: &HeaderMap, response: &mut HeaderMap) {
         response.append(header::VARY, self.vary.clone());
-        if let Some(origin) = origin.filter(|origin| is_allowed(&self.origins, origin)) {
+        if let Some(origin) = request.get(header::ORIGIN).filter(|origin| is_allowed(&self.origins, origin, request)) {
             response.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
         }
         response.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, self.exposed.clone());

@@ -73,7 +73,7 @@ pub fn answer<B>(state: &AppState, request: &Request<B>) -> Option<Response> {
     let now_ms = inner.clock.now().timestamp_millis();
     let mut response = inner.read_cache.hit(&key, seen, reply, now_ms)?;
     let hit_path = &inner.hit_path;
-    hit_path.cors.apply(headers.get(header::ORIGIN), response.headers_mut());
+    hit_path.cors.apply(headers, response.headers_mut());
     hit_path.requests.increment(1);
     hit_path.duration.record(started.elapsed().as_secs_f64());
     Some(response)

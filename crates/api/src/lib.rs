@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         // Issue 4: demo page, widget and favicon. Merged after the position layer so static
         // responses never set the position cookie (that would keep shared caches off them).
         .merge(static_files::routes())
+        .method_not_allowed_fallback(api_method_not_allowed)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_millis(limits.request_timeout_ms),

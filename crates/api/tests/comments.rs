@@ -187,6 +187,28 @@ async fn malformed_bodies_are_clear_4xx() {
         (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed"))
     );
     assert!(put.body["error"]["message"].as_str().is_some_and(|m| m.contains("PUT")), "{}", put.body);
+    for path in ["/healthz", "/metrics", "/static/embed.js", "/"] {
+        let wrong = app.send(Method::POST, path, &[], None).await;
+        assert_eq!(
+            (wrong.status, wrong.body["error"]["code"].clone()),
+            (StatusCode::METHOD_NOT_ALLOWED, json!("method_not_allowed")),
+            "{path}"
+        );
+        assert!(wrong.headers.contains_key("allow"), "{path}");
+    }
+    for codings in [&["identity", "gzip"][..], &["identity, br"], &["GZIP"]] {
+        let mut encoded = request("application/json", "{\"thread\":\"/t\",\"text\":\"x\"}");
+        for coding in codings {
+            encoded.headers_mut().append("content-encoding", axum::http::HeaderValue::from_static(coding));
+        }
+        assert_eq!(app.raw(encoded).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{codings:?}");
+    }
+    let mut transfer_coded = request("application/json", "{\"thread\":\"/t\",\"text\":\"x\"}");
+    transfer_coded.headers_mut().insert("transfer-encoding", axum::http::HeaderValue::from_static("gzip, chunked"));
+    assert_eq!(app.raw(transfer_coded).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let mut plain = request("application/json", "{\"thread\":\"/t\",\"text\":\"plain\"}");
+    plain.headers_mut().insert("content-encoding", axum::http::HeaderValue::from_static("identity"));
+    assert_eq!(app.raw(plain).await.status, StatusCode::CREATED);
     let mut gzipped = request("application/json", "{\"thread\":\"/t\",\"text\":\"x\"}");
     gzipped.headers_mut().insert("content-encoding", axum::http::HeaderValue::from_static("gzip"));
     let gzipped = app.raw(gzipped).await;
@@ -194,11 +216,11 @@ async fn malformed_bodies_are_clear_4xx() {
         (gzipped.status, gzipped.body["error"]["code"].clone()),
         (StatusCode::UNSUPPORTED_MEDIA_TYPE, json!("unsupported_encoding"))
     );
-    let invisible = app.post(json!({"thread": "/t", "text": "\u{200B}\u{2060} \u{FEFF}"}), &[]).await;
-    assert_eq!(
-        (invisible.status, invisible.body["error"]["field"].clone()),
-        (StatusCode::UNPROCESSABLE_ENTITY, json!("text"))
-    );
+    for text in ["\u{200B}\u{2060} \u{FEFF}", "&#8203;", "&nbsp;", "<span>\u{200B}</span>", "![]()"] {
+        let invisible = app.post(json!({"thread": "/t", "text": text}), &[]).await;
+        let answer = (invisible.status, invisible.body["error"]["field"].clone());
+        assert_eq!(answer, (StatusCode::UNPROCESSABLE_ENTITY, json!("text")), "{text:?}: {}", invisible.body);
+    }
 }
 
 #[tokio::test]

@@ -208,6 +208,24 @@ async fn cors_only_for_configured_origins() {
     assert_eq!(get.headers["cache-control"], "no-store");
     let foreign_post = app.post(json!({"thread": "/c", "text": "x"}), &[("origin", "http://evil.example")]).await;
     assert_eq!(foreign_post.status, StatusCode::FORBIDDEN);
+    // The server's own pages (the demo page at `/`) post same-origin, whatever [[sites]] lists;
+    // a foreign page cannot make its origin match the Host it sends to.
+    let own_page = [("origin", "https://comments.example.org"), ("host", "comments.example.org")];
+    let own_post = app.post(json!({"thread": "/c", "text": "x"}), &own_page).await;
+    assert_eq!(own_post.status, StatusCode::CREATED, "{}", own_post.body);
+    let own_port = [("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")];
+    assert_eq!(app.post(json!({"thread": "/c", "text": "x"}), &own_port).await.status, StatusCode::CREATED);
+    for other in [
+        [("origin", "http://evil.example"), ("host", "comments.example.org")],
+        [("origin", "http://127.0.0.1:9999"), ("host", "127.0.0.1:8080")],
+        [("origin", "http://comments.example.org.evil.example"), ("host", "comments.example.org")],
+    ] {
+        assert_eq!(
+            app.post(json!({"thread": "/c", "text": "x"}), &other).await.status,
+            StatusCode::FORBIDDEN,
+            "{other:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

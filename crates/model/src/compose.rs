@@ -60,14 +60,21 @@ pub fn compose(draft: Draft<'_>, limits: &FieldLimits) -> Result<Comment, FieldE
     })
 }
 
-/// Renders text and refuses text that sanitises to nothing a reader could see (a comment
-/// made only of `<script>` would otherwise be published blank).
+/// Renders text and refuses text that shows a reader nothing (`check_visible`).
 pub fn render_checked(text: &str, format: TextFormat) -> Result<String, FieldError> {
     let html = render_html(text, format);
-    if !has_visible_content(&html) {
-        return Err(FieldError::new("text", "has nothing visible left after removing unsafe HTML"));
-    }
+    check_visible(&html)?;
     Ok(html)
+}
+
+/// Refuses rendered text that shows a reader nothing: a comment made only of `<script>`, of
+/// zero-width characters or of `&nbsp;` would otherwise be published blank.
+pub fn check_visible(html: &str) -> Result<(), FieldError> {
+    if has_visible_content(html) {
+        Ok(())
+    } else {
+        Err(FieldError::new("text", "shows nothing once unsafe HTML and invisible characters are removed"))
+    }
 }
 
 /// The time source. Only the binary reads the real clock; tests pass a fixed or stepped one.
@@ -107,13 +114,33 @@ mod tests {
     }
 
     #[test]
-    fn text_that_sanitises_to_nothing_is_refused() {
-        for text in ["<script>alert(1)</script>", "<iframe src=x></iframe>", "<div></div>", "<p> </p>", "[](/emote)"] {
+    fn text_that_shows_nothing_is_refused() {
+        let only_invisible = [
+            "&#8203;",
+            "&zwnj;",
+            "&#x200B;",
+            "&nbsp; &nbsp;",
+            "<span>\u{200B}</span>",
+            "`\u{200B}`",
+            "\u{200B}*\u{200B}*",
+            "<img src=x>",
+            "![]()",
+            "\u{E0020}\u{E0041}\u{1D173}\u{061C}",
+        ];
+        let sanitised_away =
+            ["<script>alert(1)</script>", "<iframe src=x></iframe>", "<div></div>", "<p> </p>", "[](/emote)"];
+        for text in sanitised_away.into_iter().chain(only_invisible) {
             let err = render_checked(text, TextFormat::Markdown).unwrap_err();
             assert_eq!(err.field, "text", "{text}");
         }
         assert!(render_checked("---", TextFormat::Markdown).is_ok(), "a rule is visible");
         assert!(render_checked("&amp;", TextFormat::Html).is_ok());
+        assert!(render_checked("&lt;3", TextFormat::Markdown).is_ok());
+        assert!(render_checked("![cat](https://example.org/cat.png)", TextFormat::Markdown).is_ok(), "an image");
+        assert!(render_checked("a&nbsp;b", TextFormat::Html).is_ok());
+        assert!(render_checked("\u{E000}", TextFormat::Markdown).is_ok(), "private use is drawn");
+        // Joiners inside visible text are fine (emoji sequences, scripts that need them).
+        assert!(render_checked("a\u{200D}b 👩\u{200D}💻", TextFormat::Markdown).is_ok());
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod tree;
 pub mod validate;
 
 pub use comment::{authorize_change, Comment, CommentState, Denied, Viewer};
-pub use compose::{compose, render_checked, Clock, Draft};
+pub use compose::{check_visible, compose, render_checked, Clock, Draft};
 pub use id::{CommentId, IdError, IdGenerator};
 pub use position::{Position, StoreId};
 pub use routing::{decide, Decision, ReadContext, ReplicaView, ServedBy, Strategy};

@@ -119,25 +119,79 @@ pub fn render_html(text: &str, format: TextFormat) -> String {
     }
 }
 
-/// Whether rendered HTML shows a reader anything: text outside tags, an image or a rule.
+/// Whether rendered HTML shows a reader anything: a visible character outside tags (entities
+/// count for what they stand for: `&nbsp;` is blank), an image with a source, or a rule.
+/// Written for `render_html`'s output, whose serialiser escapes text only as `&amp;`, `&lt;`,
+/// `&gt;`, `&quot;` and `&nbsp;` and decodes every other reference into the character itself.
 pub fn has_visible_content(html: &str) -> bool {
-    let mut in_tag = false;
     let mut rest = html;
     while let Some(c) = rest.chars().next() {
         match c {
             '<' => {
-                if rest.starts_with("<img") || rest.starts_with("<hr") {
+                let tag_len = rest.find('>').map_or(rest.len(), |end| end + 1);
+                if is_visible_element(&rest[..tag_len]) {
                     return true;
                 }
-                in_tag = true;
+                rest = &rest[tag_len..];
+                continue;
             }
-            '>' => in_tag = false,
-            c if !in_tag && !c.is_whitespace() => return true,
+            '&' => match rest.strip_prefix("&nbsp;") {
+                Some(after) => {
+                    rest = after;
+                    continue;
+                }
+                None => return true,
+            },
+            c if !c.is_whitespace() && !is_invisible(c) => return true,
             _ => {}
         }
         rest = &rest[c.len_utf8()..];
     }
     false
+}
+
+/// A rule, or an image that has somewhere to load from (the sanitiser drops unsafe sources,
+/// leaving a bare `<img>` that shows nothing).
+fn is_visible_element(tag: &str) -> bool {
+    if tag.starts_with("<hr") {
+        return true;
+    }
+    tag.starts_with("<img") && tag.split_once(" src=\"").is_some_and(|(_, value)| !value.starts_with('"'))
+}
+
+/// Characters that take no room on screen and are not whitespace to `char::is_whitespace`:
+/// format characters (zero-width spaces and joiners, direction marks and isolates, word
+/// joiners, invisible operators, the byte-order mark, interlinear annotation marks, tag
+/// characters, shorthand format controls, musical formatting), variation selectors, soft
+/// hyphens and blank fillers. A comment made only of them looks like an empty comment.
+/// Private-use characters are not among them: fonts draw them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+            | '\u{E0100}'..='\u{E01EF}'
+    )
 }
 
 #[cfg(test)]

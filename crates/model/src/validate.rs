@@ -48,9 +48,6 @@ pub fn check_text(text: &str, chars_max: usize) -> Result<(), FieldError> {
     if text.trim().is_empty() {
         return Err(FieldError::new("text", "must not be empty"));
     }
-    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
-        return Err(FieldError::new("text", "must contain visible characters, not only invisible ones"));
-    }
     if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
         return Err(FieldError::new("text", "must not contain control characters (other than tab and newline)"));
     }
@@ -65,31 +62,6 @@ pub fn check_text(text: &str, chars_max: usize) -> Result<(), FieldError> {
         return Err(FieldError::new("text", format!("must be at most {chars_max} characters (got {chars})")));
     }
     Ok(())
-}
-
-/// Characters that take no room on screen and are not whitespace to `char::is_whitespace`:
-/// zero-width spaces and joiners, direction marks, word joiners, the byte-order mark, soft
-/// hyphens and blank fillers. A comment made only of them looks like an empty comment.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{034F}'
-            | '\u{115F}'
-            | '\u{1160}'
-            | '\u{17B4}'
-            | '\u{17B5}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{2800}'
-            | '\u{3164}'
-            | '\u{FE00}'..='\u{FE0F}'
-            | '\u{FEFF}'
-            | '\u{FFA0}'
-    )
 }
 
 /// How many quote/list containers a Markdown line opens at its start (`> > - text` is 3).
@@ -177,13 +149,6 @@ mod tests {
     fn text_rules() {
         assert!(check_text("hi", 10).is_ok());
         assert_eq!(check_text(" \n\t", 10).unwrap_err().rule, "must not be empty");
-        let invisible = check_text("\u{200B}\u{200B} \u{2060}\u{FEFF}\u{3164}", 10).unwrap_err();
-        assert_eq!(
-            (invisible.field, invisible.rule.as_str()),
-            ("text", "must contain visible characters, not only invisible ones")
-        );
-        // Joiners inside visible text are fine (emoji sequences, scripts that need them).
-        assert!(check_text("a\u{200D}b 👩\u{200D}💻", 10).is_ok());
         assert!(check_text(&"é".repeat(10), 10).is_ok());
         assert_eq!(check_text(&"é".repeat(11), 10).unwrap_err().rule, "must be at most 10 characters (got 11)");
     }
